@@ -1,0 +1,266 @@
+//! Exit events: one JSON object per line, written whole or not at all.
+//!
+//! An event that cannot be written (a full pipe nobody reads, a closed
+//! stream, a full disk, a path that cannot be opened) is dropped: the shim
+//! counts it, says so once on its own diagnostics, and goes on. It never
+//! waits for a reader and never changes an exit code because of it.
+
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::cli::EventsDest;
+use crate::output::{self, Output};
+use crate::reaper::Status;
+use crate::signals;
+
+/// How a process ended, from the shim's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Exited,
+    Failed,
+    Crashed,
+    Stopped,
+    Killed,
+}
+
+impl Outcome {
+    pub fn intentional(self) -> bool {
+        matches!(self, Outcome::Stopped | Outcome::Killed)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Main,
+    Orphan,
+}
+
+/// One `exit` line.
+#[derive(Debug, Serialize)]
+pub struct Exit<'a> {
+    ts: String,
+    event: &'static str,
+    pid: i32,
+    role: Role,
+    comm: Option<&'a str>,
+    outcome: Outcome,
+    intentional: bool,
+    code: Option<i32>,
+    signal: Option<String>,
+    signo: Option<i32>,
+    core_dumped: Option<bool>,
+    runtime_ms: Option<u64>,
+    stop_reason: Option<&'a str>,
+}
+
+impl<'a> Exit<'a> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        pid: i32,
+        role: Role,
+        comm: Option<&'a str>,
+        status: Status,
+        outcome: Outcome,
+        runtime_ms: Option<u64>,
+        stop_reason: Option<&'a str>,
+    ) -> Self {
+        let (code, signo, core_dumped) = match status {
+            Status::Exited(code) => (Some(code), None, None),
+            Status::Signaled { signo, core_dumped } => (None, Some(signo), Some(core_dumped)),
+        };
+        Exit {
+            ts: now(),
+            event: "exit",
+            pid,
+            role,
+            comm,
+            outcome,
+            intentional: outcome.intentional(),
+            code,
+            signal: signo.map(|s| signals::name(s).into_owned()),
+            signo,
+            core_dumped,
+            runtime_ms,
+            stop_reason,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct SpawnFailed<'a> {
+    ts: String,
+    event: &'static str,
+    error: &'a str,
+    code: i32,
+}
+
+#[derive(Debug, Serialize)]
+struct ShimExit {
+    ts: String,
+    event: &'static str,
+    code: i32,
+    reaped: u64,
+}
+
+/// RFC 3339 UTC with milliseconds: `2026-11-21T22:50:01.123Z`.
+fn now() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+enum Sink {
+    Off,
+    /// Shared with the shim's diagnostics, so the two never interleave.
+    Stderr,
+    Out(Output),
+    /// A path: opened at start, and again at the next event if that failed.
+    Path(PathBuf, Option<Output>),
+}
+
+/// The events destination and the termination log.
+pub struct Events {
+    sink: Sink,
+    termination_log: Option<PathBuf>,
+    dropped: u64,
+}
+
+impl Events {
+    pub fn open(dest: &EventsDest, termination_log: Option<PathBuf>) -> Events {
+        let sink = match dest {
+            EventsDest::Off => Sink::Off,
+            EventsDest::Fd(libc::STDERR_FILENO) => Sink::Stderr,
+            EventsDest::Fd(fd) => {
+                if *fd > libc::STDERR_FILENO {
+                    // The app must not inherit the shim's events descriptor
+                    // (stdout and stderr are the app's as much as ours).
+                    // SAFETY: F_SETFD on a descriptor cli checked is open.
+                    unsafe { libc::fcntl(*fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+                }
+                Sink::Out(Output::for_fd(*fd))
+            }
+            EventsDest::Path(path) => Sink::Path(path.clone(), open_path(path)),
+        };
+        Events {
+            sink,
+            termination_log,
+            dropped: 0,
+        }
+    }
+
+    /// Writes the `exit` line of a reaped process; the main child's also goes
+    /// to the termination log.
+    pub fn exit(&mut self, event: &Exit) {
+        let line = to_line(event);
+        if event.role == Role::Main {
+            self.write_termination_log(&line);
+        }
+        self.write(&line);
+    }
+
+    pub fn spawn_failed(&mut self, error: &str, code: i32) {
+        let line = to_line(&SpawnFailed {
+            ts: now(),
+            event: "spawn_failed",
+            error,
+            code,
+        });
+        self.write_termination_log(&line);
+        self.write(&line);
+    }
+
+    pub fn shim_exit(&mut self, code: i32, reaped: u64) {
+        let line = to_line(&ShimExit {
+            ts: now(),
+            event: "shim_exit",
+            code,
+            reaped,
+        });
+        self.write(&line);
+        if self.dropped > 0 {
+            tracing::warn!(
+                "{} exit event(s) could not be written and were dropped",
+                self.dropped
+            );
+        }
+    }
+
+    fn write(&mut self, line: &[u8]) {
+        let result = match &mut self.sink {
+            Sink::Off => return,
+            Sink::Stderr => output::stderr().write_line(line),
+            Sink::Out(out) => out.write_line(line),
+            Sink::Path(path, out) => {
+                if out.is_none() {
+                    *out = open_path(path);
+                }
+                match out {
+                    Some(out) => out.write_line(line),
+                    None => Err(std::io::ErrorKind::NotFound.into()),
+                }
+            }
+        };
+        if let Err(e) = result {
+            if self.dropped == 0 {
+                tracing::warn!(
+                    "could not write an exit event ({e}); it is dropped, and so are later ones that cannot be written"
+                );
+            }
+            self.dropped += 1;
+        }
+    }
+
+    fn write_termination_log(&self, line: &[u8]) {
+        if let Some(path) = &self.termination_log {
+            if let Err(e) = output::replace_file(path, line) {
+                tracing::warn!(
+                    "could not write the termination log {}: {e}",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+fn open_path(path: &PathBuf) -> Option<Output> {
+    Output::append(path)
+        .map_err(|e| tracing::warn!("could not open the events file {}: {e}", path.display()))
+        .ok()
+}
+
+fn to_line(event: &impl Serialize) -> Vec<u8> {
+    let mut line = Vec::with_capacity(320);
+    // Serializing plain structs of strings and numbers into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut line, event);
+    line.push(b'\n');
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_line_has_every_field_in_order() {
+        let e = Exit::new(
+            42,
+            Role::Main,
+            Some("server"),
+            Status::Signaled {
+                signo: 11,
+                core_dumped: true,
+            },
+            Outcome::Crashed,
+            Some(1234),
+            None,
+        );
+        let line = String::from_utf8(to_line(&e)).unwrap();
+        let rest = line.split_once(",\"event\"").unwrap().1;
+        assert_eq!(
+            rest,
+            ":\"exit\",\"pid\":42,\"role\":\"main\",\"comm\":\"server\",\"outcome\":\"crashed\",\"intentional\":false,\"code\":null,\"signal\":\"SIGSEGV\",\"signo\":11,\"core_dumped\":true,\"runtime_ms\":1234,\"stop_reason\":null}\n"
+        );
+    }
+}

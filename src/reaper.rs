@@ -1,0 +1,230 @@
+//! Reaping: wait statuses (decoded here and nowhere else), what /proc says of
+//! a zombie before it goes, and the list of live descendants.
+
+use std::io;
+use std::mem::MaybeUninit;
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Exited(i32),
+    Signaled { signo: i32, core_dumped: bool },
+}
+
+impl Status {
+    /// Decodes a `waitid` result: the one place a wait status is read.
+    fn from_siginfo(info: &libc::siginfo_t) -> Status {
+        // SAFETY: for a CLD_* si_code the kernel sets si_status.
+        let status = unsafe { info.si_status() };
+        match info.si_code {
+            libc::CLD_EXITED => Status::Exited(status),
+            libc::CLD_DUMPED => Status::Signaled {
+                signo: status,
+                core_dumped: true,
+            },
+            _ => Status::Signaled {
+                signo: status,
+                core_dumped: false,
+            },
+        }
+    }
+
+    /// The conventional exit code: the code, or 128+N for signal N.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Status::Exited(code) => code,
+            Status::Signaled { signo, .. } => 128 + signo,
+        }
+    }
+}
+
+/// A process the shim has reaped.
+#[derive(Debug, Clone)]
+pub struct Reaped {
+    pub pid: i32,
+    /// Its process group while it was a zombie, if /proc could tell.
+    pub pgid: Option<i32>,
+    pub comm: Option<String>,
+    pub status: Status,
+}
+
+pub enum Reap {
+    One(Reaped),
+    /// Children exist, but none has exited yet.
+    NoneReady,
+    /// No children at all (ECHILD).
+    NoChildren,
+}
+
+/// Whether /proc is this PID namespace's: a shim started in a new namespace
+/// without its own /proc mounted would otherwise read other processes' names.
+pub fn proc_is_ours() -> bool {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return false;
+    };
+    // SAFETY: getpid cannot fail.
+    let me = unsafe { libc::getpid() };
+    stat.split(' ').next().and_then(|p| p.parse().ok()) == Some(me)
+}
+
+/// Reaps one exited child, if any. It first looks with WNOWAIT, so the
+/// process stays a zombie while its name and group are read from /proc (after
+/// the reap its PID may belong to someone else), then reaps that PID only.
+pub fn reap_one(use_proc: bool) -> io::Result<Reap> {
+    let pid = match waitid(libc::P_ALL, 0, libc::WNOWAIT) {
+        Ok(Some((pid, _))) => pid,
+        Ok(None) => return Ok(Reap::NoneReady),
+        Err(e) if e.raw_os_error() == Some(libc::ECHILD) => return Ok(Reap::NoChildren),
+        Err(e) => return Err(e),
+    };
+    let stat = if use_proc { read_stat(pid) } else { None };
+    match waitid(libc::P_PID, pid as libc::id_t, 0)? {
+        Some((_, status)) => Ok(Reap::One(Reaped {
+            pid,
+            pgid: stat.as_ref().map(|s| s.pgid),
+            comm: stat.map(|s| s.comm),
+            status,
+        })),
+        // Seen a moment ago and only the shim reaps it: cannot happen, but
+        // looking again is always safe.
+        None => Ok(Reap::NoneReady),
+    }
+}
+
+/// waitid(2) for an exited child, never blocking. Ok(None): none has exited.
+fn waitid(
+    idtype: libc::idtype_t,
+    id: libc::id_t,
+    extra: libc::c_int,
+) -> io::Result<Option<(i32, Status)>> {
+    let mut info = MaybeUninit::<libc::siginfo_t>::zeroed();
+    loop {
+        // SAFETY: `info` is valid for writes; the flags never block.
+        let rc = unsafe {
+            libc::waitid(
+                idtype,
+                id,
+                info.as_mut_ptr(),
+                libc::WEXITED | libc::WNOHANG | extra,
+            )
+        };
+        if rc == 0 {
+            break;
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+    // SAFETY: zeroed, then filled by a successful waitid.
+    let info = unsafe { info.assume_init() };
+    // SAFETY: with WNOHANG and nothing to report, the kernel leaves si_pid 0.
+    let pid = unsafe { info.si_pid() };
+    Ok((pid != 0).then(|| (pid, Status::from_siginfo(&info))))
+}
+
+/// The fields of /proc/PID/stat the shim uses.
+#[derive(Debug, Clone)]
+pub struct Stat {
+    pub pid: i32,
+    pub comm: String,
+    pub state: u8,
+    pub ppid: i32,
+    pub pgid: i32,
+}
+
+/// Reads /proc/PID/stat, which still answers while PID is a zombie.
+pub fn read_stat(pid: i32) -> Option<Stat> {
+    let text = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&text)
+}
+
+/// `pid (comm) S ppid pgrp ...`: comm may hold spaces and parentheses, so it
+/// runs to the last ')'. Not valid UTF-8 in comm is replaced, not refused.
+fn parse_stat(text: &[u8]) -> Option<Stat> {
+    let open = text.iter().position(|&b| b == b'(')?;
+    let close = text.iter().rposition(|&b| b == b')')?;
+    let pid = std::str::from_utf8(&text[..open])
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let comm = String::from_utf8_lossy(&text[open + 1..close]).into_owned();
+    let rest = std::str::from_utf8(text.get(close + 2..)?).ok()?;
+    let mut fields = rest.split(' ');
+    let state = *fields.next()?.as_bytes().first()?;
+    let ppid = fields.next()?.parse().ok()?;
+    let pgid = fields.next()?.parse().ok()?;
+    Some(Stat {
+        pid,
+        comm,
+        state,
+        ppid,
+        pgid,
+    })
+}
+
+/// Every live (not zombie) descendant of the shim, found by walking parent
+/// links in /proc. Used only when the shim is not PID 1; as PID 1, kill(-1)
+/// reaches every other process in the namespace at once.
+pub fn descendants() -> Vec<Stat> {
+    // SAFETY: getpid cannot fail.
+    let me = unsafe { libc::getpid() };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let all: Vec<Stat> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(read_stat)
+        .collect();
+    let parents: std::collections::HashMap<i32, i32> =
+        all.iter().map(|s| (s.pid, s.ppid)).collect();
+    let parent_of = |pid: i32| parents.get(&pid).copied();
+    all.iter()
+        .filter(|s| s.state != b'Z' && s.pid != me)
+        .filter(|s| {
+            // Bounded walk: parent links always lead to 0 or 1 eventually,
+            // but never trust /proc to be consistent mid-change.
+            let mut ppid = s.ppid;
+            for _ in 0..all.len() {
+                if ppid == me {
+                    return true;
+                }
+                match parent_of(ppid) {
+                    Some(p) if ppid > 1 => ppid = p,
+                    _ => return false,
+                }
+            }
+            false
+        })
+        .cloned()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_parsing_survives_odd_names() {
+        let s = parse_stat(b"42 (a (b) c) Z 7 42 42 0 -1").unwrap();
+        assert_eq!(
+            (s.pid, s.comm.as_str(), s.state, s.ppid, s.pgid),
+            (42, "a (b) c", b'Z', 7, 42)
+        );
+        assert!(parse_stat(b"garbage").is_none());
+    }
+
+    #[test]
+    fn exit_codes_follow_the_shell_convention() {
+        assert_eq!(Status::Exited(3).exit_code(), 3);
+        assert_eq!(
+            Status::Signaled {
+                signo: 9,
+                core_dumped: false
+            }
+            .exit_code(),
+            137
+        );
+    }
+}
