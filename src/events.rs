@@ -224,7 +224,7 @@ impl Events {
     }
 }
 
-fn open_path(path: &PathBuf) -> Option<Output> {
+fn open_path(path: &std::path::Path) -> Option<Output> {
     Output::append(path)
         .map_err(|e| tracing::warn!("could not open the events file {}: {e}", path.display()))
         .ok()

@@ -47,7 +47,7 @@ impl Output {
                 fd: Fd::Borrowed(fd),
                 mode: Mode::Socket,
             },
-            _ => match reopen_nonblocking(&format!("/proc/self/fd/{fd}"), false) {
+            _ => match reopen_nonblocking(format!("/proc/self/fd/{fd}"), false) {
                 Ok(owned) => Output {
                     fd: Fd::Owned(owned),
                     mode: Mode::Plain,

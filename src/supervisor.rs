@@ -304,8 +304,8 @@ impl Supervisor {
     /// The main child is gone: what is left of its group and the adopted
     /// orphans get SIGTERM now and SIGKILL when the grace period ends.
     fn after_main_exit(&mut self) {
-        self.begin_stop("main-exited".to_string());
         if self.children_left {
+            self.begin_stop("main-exited".to_string());
             self.terminated_rest = true;
             self.signal_everyone(libc::SIGTERM);
         }
