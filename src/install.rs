@@ -73,13 +73,24 @@ fn write_copy(tmp: &Path) -> Result<()> {
     let mut src = File::open("/proc/self/exe")
         .or_else(|_| File::open(std::env::current_exe()?))
         .context("cannot open the running binary")?;
-    let mut out = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o755)
-        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-        .open(tmp)
-        .with_context(|| format!("cannot create {}", tmp.display()))?;
+    let create = || {
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o755)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .open(tmp)
+    };
+    // A temporary file of the same name can only be left over from an
+    // earlier install that died with our pid: remove it and try once more.
+    let mut out = match create() {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let _ = fs::remove_file(tmp);
+            create()
+        }
+        other => other,
+    }
+    .with_context(|| format!("cannot create {}", tmp.display()))?;
     io::copy(&mut src, &mut out).with_context(|| format!("cannot write {}", tmp.display()))?;
     // The umask may have cut bits from the mode given at creation.
     out.set_permissions(fs::Permissions::from_mode(0o755))

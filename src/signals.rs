@@ -201,17 +201,19 @@ pub fn wait(timeout: Option<Duration>) -> Option<Received> {
     })
 }
 
-/// Sends `signo` to `target` (a pid, or `-pgid` for a group). ESRCH, nothing
-/// left to signal, is not an error worth reporting.
-pub fn send(target: i32, signo: i32) {
+/// Sends `signo` to `target` (a pid, or `-pgid` for a group). Returns false
+/// when nothing matched (ESRCH), which is not worth reporting; other errors
+/// are logged, and the shim goes on.
+pub fn send(target: i32, signo: i32) -> bool {
     // SAFETY: kill(2) has no memory effects; any pid/signal pair is valid input.
-    let rc = unsafe { libc::kill(target, signo) };
-    if rc != 0 {
-        let err = io::Error::last_os_error();
-        if err.raw_os_error() != Some(libc::ESRCH) {
-            tracing::warn!("kill({target}, {}) failed: {err}", name(signo));
-        }
+    if unsafe { libc::kill(target, signo) } == 0 {
+        return true;
     }
+    let err = io::Error::last_os_error();
+    if err.raw_os_error() != Some(libc::ESRCH) {
+        tracing::warn!("kill({target}, {}) failed: {err}", name(signo));
+    }
+    false
 }
 
 #[cfg(test)]

@@ -186,12 +186,10 @@ impl Supervisor {
         if self.main_status.is_none() {
             // The unreaped main child pins its pid, and so its group's id: no
             // other process can own either until the shim reaps it.
-            let target = if self.config.single_child {
-                self.main.pid
-            } else {
-                -self.main.pid
-            };
-            signals::send(target, deliver);
+            // An app that left its group (setsid) still gets the signal.
+            if self.config.single_child || !signals::send(-self.main.pid, deliver) {
+                signals::send(self.main.pid, deliver);
+            }
         } else if !self.config.single_child {
             // The group id is no longer pinned: signal the members one by one.
             for p in reaper::descendants() {
@@ -228,8 +226,8 @@ impl Supervisor {
     /// The main child's group while it is unreaped, and every other live
     /// descendant: as PID 1, kill(-1) reaches all of them in one call.
     fn signal_everyone(&self, signo: i32) {
-        if self.main_status.is_none() {
-            signals::send(-self.main.pid, signo);
+        if self.main_status.is_none() && !signals::send(-self.main.pid, signo) {
+            signals::send(self.main.pid, signo);
         }
         if self.pid1 {
             signals::send(-1, signo);
