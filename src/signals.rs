@@ -176,8 +176,9 @@ impl Received {
 pub fn wait(timeout: Option<Duration>) -> Option<Received> {
     let set = full_set();
     let ts = timeout.map(|d| libc::timespec {
-        tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
-        tv_nsec: d.subsec_nanos() as libc::c_long,
+        // Capped at i32::MAX seconds: time_t is 32 bits on some targets.
+        tv_sec: d.as_secs().min(i32::MAX as u64) as _,
+        tv_nsec: d.subsec_nanos() as _,
     });
     let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const _);
     let mut info = MaybeUninit::<libc::siginfo_t>::zeroed();
