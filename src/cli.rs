@@ -5,8 +5,6 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::builder::FalseyValueParser;
-use clap::{ArgAction, CommandFactory, Parser, error::ErrorKind};
 use tracing::level_filters::LevelFilter;
 
 use crate::signals;
@@ -19,59 +17,41 @@ pub const USAGE_ERROR: i32 = 2;
 /// and Kubernetes (30 s by default) kill it.
 pub const DEFAULT_GRACE: &str = "8s";
 
-#[derive(Parser, Debug)]
-#[command(
-    name = "shim",
-    version,
-    about = "A tiny PID 1: forwards signals, reaps zombies, stops with a grace period, reports every exit as a JSON line.",
-    override_usage = "shim [OPTIONS] [--] COMMAND [ARG]...\n       shim install DEST",
-    after_help = "Exit code: the app's code, 128+N when signal N killed it, 126 when COMMAND cannot be run, 127 when it is not found, 2 for a usage error."
-)]
-struct Args {
-    /// Time from the first stop request to SIGKILL of everything left (500ms, 10s, 2m, or bare seconds)
-    #[arg(short = 'g', long, value_name = "DUR", env = "SHIM_GRACE", default_value = DEFAULT_GRACE, value_parser = parse_duration)]
-    grace: Duration,
+const HELP: &str = "\
+A tiny PID 1: forwards signals, reaps zombies, stops with a grace period,
+reports every exit as a JSON line.
 
-    /// Deliver TO instead of FROM (TERM:QUIT); TO of 0 drops FROM. Repeatable
-    #[arg(short = 'r', long, value_name = "FROM:TO", env = "SHIM_REWRITE", value_delimiter = ',', value_parser = parse_rewrite)]
-    rewrite: Vec<(i32, i32)>,
+Usage: shim [OPTIONS] [--] COMMAND [ARG]...
+       shim install DEST
 
-    /// Forward signals to the child's pid only, not its process group
-    #[arg(long, env = "SHIM_SINGLE_CHILD", value_parser = FalseyValueParser::new())]
-    single_child: bool,
+Options (each also read from the environment variable shown; the option wins):
+  -g, --grace <DUR>            time from the first stop request to SIGKILL of
+                               everything left: 500ms, 10s, 2m, or bare seconds
+                               [env: SHIM_GRACE] [default: 8s]
+  -r, --rewrite <FROM:TO>      deliver TO instead of FROM (TERM:QUIT); TO of 0
+                               drops FROM; repeatable [env: SHIM_REWRITE, a comma list]
+      --single-child           forward signals to the child only, not its group
+                               [env: SHIM_SINGLE_CHILD=1]
+      --events <DEST>          where exit events go: stderr, stdout, fd:N, a file
+                               path (appended), or off [env: SHIM_EVENTS] [default: stderr]
+      --termination-log <PATH> also write the main child's final exit event to PATH
+                               [env: SHIM_TERMINATION_LOG]
+      --no-subreaper           when not PID 1, do not become a child subreaper
+                               [env: SHIM_NO_SUBREAPER=1]
+      --parent-death <SIG|off> when not PID 1 and the parent dies, act as if SIG
+                               was received [env: SHIM_PARENT_DEATH] [default: TERM]
+  -e, --success-exit <CODE>    map the exit code CODE to 0; repeatable
+                               [env: SHIM_SUCCESS_EXIT, a comma list]
+  -v                           more diagnostics (-v info, -vv debug, -vvv trace)
+  -q                           errors only [env: SHIM_LOG=off|error|warn|info|debug|trace]
+  -h, --help                   print this help
+  -V, --version                print the version
 
-    /// Where exit events go: stderr, stdout, fd:N, a file path (appended), or off
-    #[arg(long, value_name = "DEST", env = "SHIM_EVENTS", default_value = "stderr", value_parser = parse_events)]
-    events: EventsDest,
+Exit code: the app's code, 128+N when signal N killed it, 126 when COMMAND
+cannot be run, 127 when it is not found, 2 for a usage error.
+";
 
-    /// Also write the main child's final exit event to PATH (overwritten)
-    #[arg(long, value_name = "PATH", env = "SHIM_TERMINATION_LOG")]
-    termination_log: Option<PathBuf>,
-
-    /// When not PID 1, do not register as child subreaper
-    #[arg(long, env = "SHIM_NO_SUBREAPER", value_parser = FalseyValueParser::new())]
-    no_subreaper: bool,
-
-    /// When not PID 1 and the shim's parent dies, act as if SIG was received (or off)
-    #[arg(long, value_name = "SIG|off", env = "SHIM_PARENT_DEATH", default_value = "TERM", value_parser = parse_parent_death)]
-    parent_death: ParentDeath,
-
-    /// Map the shim's exit code CODE to 0. Repeatable
-    #[arg(short = 'e', long, value_name = "CODE", env = "SHIM_SUCCESS_EXIT", value_delimiter = ',', value_parser = clap::value_parser!(u8))]
-    success_exit: Vec<u8>,
-
-    /// More diagnostics (-v info, -vv debug, -vvv trace); SHIM_LOG sets a level
-    #[arg(short = 'v', action = ArgAction::Count, conflicts_with = "quiet")]
-    verbose: u8,
-
-    /// Errors only
-    #[arg(short = 'q')]
-    quiet: bool,
-
-    /// The program to run, and its arguments
-    #[arg(value_name = "COMMAND", trailing_var_arg = true)]
-    command: Vec<OsString>,
-}
+const USAGE: &str = "Usage: shim [OPTIONS] [--] COMMAND [ARG]...\n       shim install DEST";
 
 /// Where exit events are written.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,14 +61,11 @@ pub enum EventsDest {
     Path(PathBuf),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct ParentDeath(Option<i32>);
-
 /// Everything the supervisor needs, validated.
 #[derive(Debug)]
 pub struct Config {
     pub grace: Duration,
-    /// `rewrite[signo]`: the signal to deliver instead, 0 to drop it.
+    /// (received, delivered) pairs; a delivered 0 drops the signal.
     rewrite: Vec<(i32, i32)>,
     pub single_child: bool,
     pub events: EventsDest,
@@ -102,7 +79,7 @@ pub struct Config {
 
 impl Config {
     /// The signal to deliver for `signo` as received; 0 drops it. The last
-    /// rule for a signal wins, so a command-line rule overrides nothing else.
+    /// rule for a signal wins.
     pub fn rewrite(&self, signo: i32) -> i32 {
         self.rewrite
             .iter()
@@ -121,57 +98,216 @@ impl Config {
     }
 }
 
-/// Parses the arguments (without `argv[0]`'s special meanings) and the
-/// environment. On a usage error, prints it and exits 2; `--help` and
-/// `--version` print and exit 0.
-pub fn parse(args: impl IntoIterator<Item = OsString>) -> Config {
-    let args = match Args::try_parse_from(args) {
-        Ok(a) => a,
-        Err(e) => {
-            let code = match e.kind() {
-                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
-                _ => USAGE_ERROR,
-            };
-            let _ = e.print();
-            std::process::exit(code);
+/// What the command line asks for.
+#[derive(Debug)]
+enum Parsed {
+    Run(Config),
+    Help,
+    Version,
+}
+
+/// Parses the arguments after `argv[0]` and the environment. On a usage
+/// error, prints it and exits 2; `--help` and `--version` print and exit 0.
+pub fn parse(args: Vec<OsString>) -> Config {
+    match parse_from(args, |k| std::env::var_os(k)) {
+        Ok(Parsed::Run(config)) => config,
+        Ok(Parsed::Help) => {
+            print!("{HELP}");
+            std::process::exit(0);
         }
-    };
-    if args.command.is_empty() {
-        usage_error("missing COMMAND to run (shim [OPTIONS] [--] COMMAND [ARG]...)");
+        Ok(Parsed::Version) => {
+            println!("shim {}", env!("CARGO_PKG_VERSION"));
+            std::process::exit(0);
+        }
+        Err(msg) => usage_error(&msg),
     }
-    let log_level = match (args.quiet, args.verbose) {
+}
+
+/// Prints `error: MSG` (the first line names the problem) and the usage, then
+/// exits 2.
+pub fn usage_error(msg: &str) -> ! {
+    eprintln!("error: {msg}\n\n{USAGE}\n\nFor more information, try '--help'.");
+    std::process::exit(USAGE_ERROR);
+}
+
+/// The options as given on the command line; None where not given, so the
+/// environment variable can fill them in.
+#[derive(Default)]
+struct Given {
+    grace: Option<Duration>,
+    rewrite: Vec<(i32, i32)>,
+    single_child: bool,
+    events: Option<EventsDest>,
+    termination_log: Option<PathBuf>,
+    no_subreaper: bool,
+    parent_death: Option<Option<i32>>,
+    success_exit: Vec<u8>,
+    verbose: u8,
+    quiet: bool,
+}
+
+fn parse_from(
+    args: Vec<OsString>,
+    env: impl Fn(&str) -> Option<OsString>,
+) -> Result<Parsed, String> {
+    use lexopt::prelude::*;
+
+    let mut g = Given::default();
+    let mut command = Vec::new();
+    let mut p = lexopt::Parser::from_args(args);
+    // Option names for messages: "--grace" whether given as -g or --grace.
+    fn text(p: &mut lexopt::Parser, opt: &str) -> Result<String, String> {
+        let v = p.value().map_err(|e| e.to_string())?;
+        v.into_string()
+            .map_err(|v| format!("invalid value {v:?} for '{opt}': not UTF-8"))
+    }
+    let bad = |opt: &str, v: &str, why: String| format!("invalid value '{v}' for '{opt}': {why}");
+    while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+        match arg {
+            Short('g') | Long("grace") => {
+                let v = text(&mut p, "--grace")?;
+                g.grace = Some(parse_duration(&v).map_err(|e| bad("--grace", &v, e))?);
+            }
+            Short('r') | Long("rewrite") => {
+                let v = text(&mut p, "--rewrite")?;
+                g.rewrite
+                    .push(parse_rewrite(&v).map_err(|e| bad("--rewrite", &v, e))?);
+            }
+            Long("single-child") => g.single_child = true,
+            Long("events") => {
+                let v = p.value().map_err(|e| e.to_string())?;
+                g.events = Some(parse_events(v).map_err(|(v, e)| bad("--events", &v, e))?);
+            }
+            Long("termination-log") => {
+                let v = p.value().map_err(|e| e.to_string())?;
+                if v.is_empty() {
+                    return Err("invalid value '' for '--termination-log': empty path".into());
+                }
+                g.termination_log = Some(PathBuf::from(v));
+            }
+            Long("no-subreaper") => g.no_subreaper = true,
+            Long("parent-death") => {
+                let v = text(&mut p, "--parent-death")?;
+                g.parent_death =
+                    Some(parse_parent_death(&v).map_err(|e| bad("--parent-death", &v, e))?);
+            }
+            Short('e') | Long("success-exit") => {
+                let v = text(&mut p, "--success-exit")?;
+                g.success_exit
+                    .push(parse_code(&v).map_err(|e| bad("--success-exit", &v, e))?);
+            }
+            Short('v') => g.verbose = g.verbose.saturating_add(1),
+            Short('q') => g.quiet = true,
+            Short('h') | Long("help") => return Ok(Parsed::Help),
+            Short('V') | Long("version") => return Ok(Parsed::Version),
+            Value(program) => {
+                // Everything from COMMAND on is the app's, `--` included.
+                command.push(program);
+                command.extend(p.raw_args().map_err(|e| e.to_string())?);
+                break;
+            }
+            other => return Err(other.unexpected().to_string()),
+        }
+    }
+    if command.is_empty() {
+        return Err("missing COMMAND to run (shim [OPTIONS] [--] COMMAND [ARG]...)".into());
+    }
+    from_env(g, command, &env).map(Parsed::Run)
+}
+
+/// Fills in what the command line left unset from the environment.
+fn from_env(
+    g: Given,
+    command: Vec<OsString>,
+    env: &impl Fn(&str) -> Option<OsString>,
+) -> Result<Config, String> {
+    // A variable's value as UTF-8, or a usage error naming it.
+    let var = |name: &str| -> Result<Option<String>, String> {
+        env(name)
+            .map(|v| {
+                v.into_string()
+                    .map_err(|v| format!("invalid {name} {v:?}: not UTF-8"))
+            })
+            .transpose()
+    };
+    let bad = |name: &str, v: &str, why: String| format!("invalid {name} '{v}': {why}");
+    // A comma list: each item parsed, the first bad one named.
+    fn list<T>(name: &str, v: &str, f: fn(&str) -> Result<T, String>) -> Result<Vec<T>, String> {
+        v.split(',')
+            .filter(|item| !item.trim().is_empty())
+            .map(|item| f(item).map_err(|e| format!("invalid {name} '{item}': {e}")))
+            .collect()
+    }
+    let flag = |name: &str| -> Result<bool, String> { Ok(var(name)?.is_some_and(|v| truthy(&v))) };
+
+    let grace = match (g.grace, var("SHIM_GRACE")?) {
+        (Some(d), _) => d,
+        (None, Some(v)) => parse_duration(&v).map_err(|e| bad("SHIM_GRACE", &v, e))?,
+        (None, None) => parse_duration(DEFAULT_GRACE).expect("the default parses"),
+    };
+    let rewrite = match (g.rewrite.is_empty(), var("SHIM_REWRITE")?) {
+        (true, Some(v)) => list("SHIM_REWRITE", &v, parse_rewrite)?,
+        _ => g.rewrite,
+    };
+    let events = match (g.events, env("SHIM_EVENTS")) {
+        (Some(e), _) => e,
+        (None, Some(v)) => parse_events(v).map_err(|(v, e)| bad("SHIM_EVENTS", &v, e))?,
+        (None, None) => EventsDest::Fd(libc::STDERR_FILENO),
+    };
+    let termination_log = g.termination_log.or_else(|| {
+        env("SHIM_TERMINATION_LOG")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    });
+    let parent_death = match (g.parent_death, var("SHIM_PARENT_DEATH")?) {
+        (Some(p), _) => p,
+        (None, Some(v)) => parse_parent_death(&v).map_err(|e| bad("SHIM_PARENT_DEATH", &v, e))?,
+        (None, None) => Some(libc::SIGTERM),
+    };
+    let success_exit = match (g.success_exit.is_empty(), var("SHIM_SUCCESS_EXIT")?) {
+        (true, Some(v)) => list("SHIM_SUCCESS_EXIT", &v, parse_code)?,
+        _ => g.success_exit,
+    };
+    let log_level = match (g.quiet, g.verbose) {
         (true, _) => LevelFilter::ERROR,
         (false, 1) => LevelFilter::INFO,
         (false, 2) => LevelFilter::DEBUG,
         (false, 3..) => LevelFilter::TRACE,
-        (false, 0) => match std::env::var("SHIM_LOG") {
-            Ok(v) => v.parse().unwrap_or_else(|_| {
-                usage_error(&format!(
-                    "invalid SHIM_LOG '{v}': expected off, error, warn, info, debug or trace"
-                ))
-            }),
-            Err(_) => LevelFilter::WARN,
+        (false, 0) => match var("SHIM_LOG")? {
+            Some(v) => v.parse().map_err(|_| {
+                bad(
+                    "SHIM_LOG",
+                    &v,
+                    "expected off, error, warn, info, debug or trace".into(),
+                )
+            })?,
+            None => LevelFilter::WARN,
         },
     };
-    Config {
-        grace: args.grace,
-        rewrite: args.rewrite,
-        single_child: args.single_child,
-        events: args.events,
-        termination_log: args.termination_log,
-        subreaper: !args.no_subreaper,
-        parent_death: args.parent_death.0,
-        success_exit: args.success_exit,
+    Ok(Config {
+        grace,
+        rewrite,
+        single_child: g.single_child || flag("SHIM_SINGLE_CHILD")?,
+        events,
+        termination_log,
+        subreaper: !(g.no_subreaper || flag("SHIM_NO_SUBREAPER")?),
+        parent_death,
+        success_exit,
         log_level,
-        command: args.command,
-    }
+        command,
+    })
 }
 
-/// Prints `msg` as clap prints its own errors (first line names the problem),
-/// then exits 2.
-pub fn usage_error(msg: &str) -> ! {
-    let _ = Args::command().error(ErrorKind::InvalidValue, msg).print();
-    std::process::exit(USAGE_ERROR);
+/// A boolean variable is true unless empty, 0, false, no, off, n or f.
+fn truthy(v: &str) -> bool {
+    let v = v.trim().to_ascii_lowercase();
+    !matches!(v.as_str(), "" | "0" | "false" | "no" | "off" | "n" | "f")
+}
+
+fn parse_code(text: &str) -> Result<u8, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| "not an exit code from 0 to 255".to_string())
 }
 
 /// `500ms`, `10s`, `2m`, `1h 30m`, or bare seconds `10` / `1.5`.
@@ -205,35 +341,37 @@ fn parse_rewrite(text: &str) -> Result<(i32, i32), String> {
     Ok((from, to))
 }
 
-fn parse_events(text: &str) -> Result<EventsDest, String> {
-    match text {
+/// `stderr`, `stdout`, `fd:N` (an open descriptor), `off`, or a file path,
+/// which may be any bytes. Errors carry the value as text for the message.
+fn parse_events(value: OsString) -> Result<EventsDest, (String, String)> {
+    let text = value.to_string_lossy().into_owned();
+    match text.as_str() {
         "off" => Ok(EventsDest::Off),
         "stderr" => Ok(EventsDest::Fd(libc::STDERR_FILENO)),
         "stdout" => Ok(EventsDest::Fd(libc::STDOUT_FILENO)),
-        "" => Err("the events destination is empty".into()),
+        "" => Err((text, "the events destination is empty".into())),
         _ => match text.strip_prefix("fd:") {
             Some(n) => {
-                let fd: i32 = n
-                    .parse()
-                    .ok()
-                    .filter(|fd| *fd >= 0)
-                    .ok_or_else(|| format!("'{n}' is not a file descriptor number"))?;
+                let Some(fd) = n.parse::<i32>().ok().filter(|fd| *fd >= 0) else {
+                    let why = format!("'{n}' is not a file descriptor number");
+                    return Err((text, why));
+                };
                 // SAFETY: F_GETFD only queries the descriptor table.
                 if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
-                    return Err(format!("file descriptor {fd} is not open"));
+                    return Err((text, format!("file descriptor {fd} is not open")));
                 }
                 Ok(EventsDest::Fd(fd))
             }
-            None => Ok(EventsDest::Path(PathBuf::from(text))),
+            None => Ok(EventsDest::Path(PathBuf::from(value))),
         },
     }
 }
 
-fn parse_parent_death(text: &str) -> Result<ParentDeath, String> {
-    if text.eq_ignore_ascii_case("off") {
-        Ok(ParentDeath(None))
+fn parse_parent_death(text: &str) -> Result<Option<i32>, String> {
+    if text.trim().eq_ignore_ascii_case("off") {
+        Ok(None)
     } else {
-        signals::parse(text).map(|s| ParentDeath(Some(s)))
+        signals::parse(text).map(Some)
     }
 }
 
@@ -266,14 +404,94 @@ mod tests {
 
     #[test]
     fn events_destinations() {
-        assert_eq!(parse_events("off"), Ok(EventsDest::Off));
-        assert_eq!(parse_events("stdout"), Ok(EventsDest::Fd(1)));
-        assert_eq!(parse_events("fd:2"), Ok(EventsDest::Fd(2)));
-        assert!(parse_events("fd:987654").is_err());
-        assert!(parse_events("fd:x").is_err());
-        assert_eq!(
-            parse_events("/tmp/e.log"),
-            Ok(EventsDest::Path("/tmp/e.log".into()))
-        );
+        let ev = |s: &str| parse_events(s.into());
+        assert_eq!(ev("off"), Ok(EventsDest::Off));
+        assert_eq!(ev("stdout"), Ok(EventsDest::Fd(1)));
+        assert_eq!(ev("fd:2"), Ok(EventsDest::Fd(2)));
+        assert!(ev("fd:987654").is_err());
+        assert!(ev("fd:x").is_err());
+        assert!(ev("").is_err());
+        assert_eq!(ev("/tmp/e.log"), Ok(EventsDest::Path("/tmp/e.log".into())));
+    }
+
+    fn run(args: &[&str], env: &[(&str, &str)]) -> Result<Config, String> {
+        let args = args.iter().map(OsString::from).collect();
+        let env: Vec<(String, OsString)> =
+            env.iter().map(|(k, v)| (k.to_string(), v.into())).collect();
+        match parse_from(args, |k| {
+            env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+        })? {
+            Parsed::Run(c) => Ok(c),
+            other => Err(format!("{other:?}")),
+        }
+    }
+
+    #[test]
+    fn the_command_starts_at_the_first_value_and_keeps_everything_after_it() {
+        let c = run(&["-vv", "-g5", "ls", "-la", "--", "x"], &[]).unwrap();
+        assert_eq!(c.command, ["ls", "-la", "--", "x"]);
+        assert_eq!(c.grace, Duration::from_secs(5));
+        assert_eq!(c.log_level, LevelFilter::DEBUG);
+        let c = run(&["--grace=1s", "--", "--weird"], &[]).unwrap();
+        assert_eq!(c.command, ["--weird"]);
+    }
+
+    #[test]
+    fn usage_errors_name_the_problem() {
+        for (args, env, needle) in [
+            (&["--bogus", "x"][..], &[][..], "--bogus"),
+            (&[], &[], "missing COMMAND"),
+            (&["--grace", "x", "a"], &[], "--grace"),
+            (&["a"], &[("SHIM_GRACE", "soon")], "SHIM_GRACE"),
+            (
+                &["a"],
+                &[("SHIM_REWRITE", "TERM:QUIT,FOO:1")],
+                "SHIM_REWRITE 'FOO:1'",
+            ),
+            (&["-e", "256", "a"], &[], "--success-exit"),
+            (&["a"], &[("SHIM_LOG", "loud")], "SHIM_LOG"),
+            (&["--grace"], &[], "--grace"),
+        ] {
+            let err = run(args, env).unwrap_err();
+            assert!(err.contains(needle), "{args:?} {env:?}: {err}");
+            assert!(!err.contains('\n'), "{err}");
+        }
+    }
+
+    #[test]
+    fn options_win_over_the_environment_and_lists_split_on_commas() {
+        let env = [
+            ("SHIM_GRACE", "3s"),
+            ("SHIM_SUCCESS_EXIT", "3, 4"),
+            ("SHIM_REWRITE", "TERM:QUIT,INT:0"),
+            ("SHIM_SINGLE_CHILD", "1"),
+            ("SHIM_NO_SUBREAPER", "off"),
+            ("SHIM_PARENT_DEATH", "off"),
+        ];
+        let c = run(&["a"], &env).unwrap();
+        assert_eq!(c.grace, Duration::from_secs(3));
+        assert_eq!(c.success_exit, [3, 4]);
+        assert_eq!((c.rewrite(15), c.rewrite(2), c.rewrite(1)), (3, 0, 1));
+        assert!(c.single_child && c.subreaper);
+        assert_eq!(c.parent_death, None);
+        let c = run(
+            &[
+                "-g",
+                "1s",
+                "-e",
+                "9",
+                "-r",
+                "HUP:USR1",
+                "--parent-death",
+                "INT",
+                "a",
+            ],
+            &env,
+        )
+        .unwrap();
+        assert_eq!(c.grace, Duration::from_secs(1));
+        assert_eq!(c.success_exit, [9]);
+        assert_eq!((c.rewrite(15), c.rewrite(1)), (15, 10));
+        assert_eq!(c.parent_death, Some(2));
     }
 }

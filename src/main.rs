@@ -22,10 +22,11 @@ fn main() {
     let sigchld_ignored = signals::reclaim_sigchld();
     output::guard_standard_fds();
 
-    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    if args.get(1).is_some_and(|a| a == "install") {
+    // Everything after argv[0].
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if args.first().is_some_and(|a| a == "install") {
         init_diagnostics(tracing::level_filters::LevelFilter::WARN);
-        std::process::exit(install::run(&args.split_off(2)));
+        std::process::exit(install::run(&args[1..]));
     }
     let config = cli::parse(args);
     init_diagnostics(config.log_level);
