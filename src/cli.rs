@@ -51,6 +51,63 @@ Exit code: the app's code, 128+N when signal N killed it, 126 when COMMAND
 cannot be run, 127 when it is not found, 2 for a usage error.
 ";
 
+const TINI_HELP: &str = "\
+shim in tini mode (invoked as tini): tini's options, the shim's behaviour.
+
+Usage: tini [OPTIONS] PROGRAM -- [ARGS] | --version
+  --version          show the version and exit
+  -h                 show this help and exit
+  -s                 register as a child subreaper (the shim's default anyway)
+  -p SIGNAL          act as if SIGNAL was received when the parent dies
+  -v                 more verbose output; repeat up to 3 times
+  -w                 print a warning when an orphan is reaped
+  -g                 send signals to the child's process group
+  -e EXIT_CODE       remap EXIT_CODE (0 to 255) to 0; repeatable
+  -l                 show the license and exit
+Environment: TINI_SUBREAPER, TINI_VERBOSITY, TINI_KILL_PROCESS_GROUP.
+The shim's long options (--grace, --events, ...) work too; see shim --help.
+";
+
+const DUMB_INIT_HELP: &str = "\
+shim in dumb-init mode (invoked as dumb-init): dumb-init's options, the shim's behaviour.
+
+Usage: dumb-init [option] command [[arg] ...]
+  -c, --single-child   signals go to the direct child only, not its group
+  -r, --rewrite s:r    rewrite received signal s to r before forwarding;
+                       r of 0 drops s; repeatable
+  -v, --verbose        print debugging information to stderr
+  -h, --help           print this help and exit
+  -V, --version        print the version and exit
+Environment: DUMB_INIT_SETSID=0 (same as -c), DUMB_INIT_DEBUG=1 (same as -v).
+The shim's long options (--grace, --events, ...) work too; see shim --help.
+";
+
+/// Whose option syntax and defaults to take, from the name the binary was
+/// invoked under: a copy or symlink named `tini` or `dumb-init` is a drop-in
+/// for that tool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Shim,
+    Tini,
+    DumbInit,
+}
+
+impl Mode {
+    pub fn from_argv0(argv0: Option<&std::ffi::OsStr>) -> Mode {
+        let name = argv0
+            .and_then(|a| std::path::Path::new(a).file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if name.starts_with("tini") {
+            Mode::Tini
+        } else if name.starts_with("dumb-init") {
+            Mode::DumbInit
+        } else {
+            Mode::Shim
+        }
+    }
+}
+
 const USAGE: &str = "Usage: shim [OPTIONS] [--] COMMAND [ARG]...\n       shim install DEST";
 
 /// Where exit events are written.
@@ -74,6 +131,8 @@ pub struct Config {
     pub parent_death: Option<i32>,
     pub success_exit: Vec<u8>,
     pub log_level: LevelFilter,
+    /// tini's `-w`: a warning for every orphan reaped.
+    pub warn_on_reap: bool,
     pub command: Vec<OsString>,
 }
 
@@ -104,23 +163,36 @@ enum Parsed {
     Run(Config),
     Help,
     Version,
+    License,
 }
 
 /// Parses the arguments after `argv[0]` and the environment. On a usage
 /// error, prints it and exits 2; `--help` and `--version` print and exit 0.
-pub fn parse(args: Vec<OsString>) -> Config {
-    match parse_from(args, |k| std::env::var_os(k)) {
-        Ok(Parsed::Run(config)) => config,
-        Ok(Parsed::Help) => {
-            print!("{HELP}");
-            std::process::exit(0);
-        }
-        Ok(Parsed::Version) => {
-            println!("shim {}", env!("CARGO_PKG_VERSION"));
-            std::process::exit(0);
-        }
+pub fn parse(mode: Mode, args: Vec<OsString>) -> Config {
+    let text = match parse_from(mode, args, |k| std::env::var_os(k)) {
+        Ok(Parsed::Run(config)) => return config,
+        Ok(Parsed::Help) => match mode {
+            Mode::Shim => HELP,
+            Mode::Tini => TINI_HELP,
+            Mode::DumbInit => DUMB_INIT_HELP,
+        },
+        Ok(Parsed::Version) => match mode {
+            Mode::Shim => concat!("shim ", env!("CARGO_PKG_VERSION"), "\n"),
+            Mode::Tini => concat!(
+                "tini version 0.19.0 - shim ",
+                env!("CARGO_PKG_VERSION"),
+                "\n"
+            ),
+            Mode::DumbInit => concat!("dumb-init v1.2.5 - shim ", env!("CARGO_PKG_VERSION"), "\n"),
+        },
+        Ok(Parsed::License) => concat!(
+            "shim is distributed under the MIT or the Apache-2.0 license, at your option.",
+            "\n"
+        ),
         Err(msg) => usage_error(&msg),
-    }
+    };
+    print!("{text}");
+    std::process::exit(0);
 }
 
 /// Prints `error: MSG` (the first line names the problem) and the usage, then
@@ -144,9 +216,14 @@ struct Given {
     success_exit: Vec<u8>,
     verbose: u8,
     quiet: bool,
+    /// tini's `-g`.
+    group: bool,
+    /// tini's `-w`.
+    warn_on_reap: bool,
 }
 
 fn parse_from(
+    mode: Mode,
     args: Vec<OsString>,
     env: impl Fn(&str) -> Option<OsString>,
 ) -> Result<Parsed, String> {
@@ -164,6 +241,20 @@ fn parse_from(
     let bad = |opt: &str, v: &str, why: String| format!("invalid value '{v}' for '{opt}': {why}");
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
         match arg {
+            // tini's flags, where they differ from ours.
+            Short('g') if mode == Mode::Tini => g.group = true,
+            Short('s') if mode == Mode::Tini => g.no_subreaper = false,
+            Short('w') if mode == Mode::Tini => g.warn_on_reap = true,
+            Short('l') if mode == Mode::Tini => return Ok(Parsed::License),
+            Short('p') if mode == Mode::Tini => {
+                let v = text(&mut p, "-p")?;
+                let sig = signals::parse(&v).map_err(|e| bad("-p", &v, e))?;
+                g.parent_death = Some(Some(sig));
+            }
+            // dumb-init's.
+            Short('c') if mode == Mode::DumbInit => g.single_child = true,
+            Long("verbose") if mode == Mode::DumbInit => g.verbose = 2,
+            Short('v') if mode == Mode::DumbInit => g.verbose = 2,
             Short('g') | Long("grace") => {
                 let v = text(&mut p, "--grace")?;
                 g.grace = Some(parse_duration(&v).map_err(|e| bad("--grace", &v, e))?);
@@ -212,11 +303,12 @@ fn parse_from(
     if command.is_empty() {
         return Err("missing COMMAND to run (shim [OPTIONS] [--] COMMAND [ARG]...)".into());
     }
-    from_env(g, command, &env).map(Parsed::Run)
+    from_env(mode, g, command, &env).map(Parsed::Run)
 }
 
 /// Fills in what the command line left unset from the environment.
 fn from_env(
+    mode: Mode,
     g: Given,
     command: Vec<OsString>,
     env: &impl Fn(&str) -> Option<OsString>,
@@ -262,7 +354,9 @@ fn from_env(
     let parent_death = match (g.parent_death, var("SHIM_PARENT_DEATH")?) {
         (Some(p), _) => p,
         (None, Some(v)) => parse_parent_death(&v).map_err(|e| bad("SHIM_PARENT_DEATH", &v, e))?,
-        (None, None) => Some(libc::SIGTERM),
+        // tini and dumb-init do nothing on their parent's death unless asked.
+        (None, None) if mode == Mode::Shim => Some(libc::SIGTERM),
+        (None, None) => None,
     };
     let success_exit = match (g.success_exit.is_empty(), var("SHIM_SUCCESS_EXIT")?) {
         (true, Some(v)) => list("SHIM_SUCCESS_EXIT", &v, parse_code)?,
@@ -281,19 +375,42 @@ fn from_env(
                     "expected off, error, warn, info, debug or trace".into(),
                 )
             })?,
-            None => LevelFilter::WARN,
+            None => match mode {
+                Mode::Tini => match var("TINI_VERBOSITY")?.as_deref().map(str::trim) {
+                    None | Some("1") => LevelFilter::WARN,
+                    Some("0") => LevelFilter::ERROR,
+                    Some("2") => LevelFilter::INFO,
+                    Some("3") => LevelFilter::DEBUG,
+                    Some(v) if v.parse::<u32>().is_ok() => LevelFilter::TRACE,
+                    Some(v) => return Err(bad("TINI_VERBOSITY", v, "not a number".into())),
+                },
+                Mode::DumbInit if var("DUMB_INIT_DEBUG")?.is_some_and(|v| truthy(&v)) => {
+                    LevelFilter::DEBUG
+                }
+                _ => LevelFilter::WARN,
+            },
         },
     };
+    let single_child = g.single_child
+        || flag("SHIM_SINGLE_CHILD")?
+        || match mode {
+            Mode::Shim => false,
+            // tini signals the child alone unless told to signal its group.
+            Mode::Tini => !(g.group || var("TINI_KILL_PROCESS_GROUP")?.is_some()),
+            // dumb-init without setsid signals the child alone.
+            Mode::DumbInit => var("DUMB_INIT_SETSID")?.is_some_and(|v| v.trim() == "0"),
+        };
     Ok(Config {
         grace,
         rewrite,
-        single_child: g.single_child || flag("SHIM_SINGLE_CHILD")?,
+        single_child,
         events,
         termination_log,
         subreaper: !(g.no_subreaper || flag("SHIM_NO_SUBREAPER")?),
         parent_death,
         success_exit,
         log_level,
+        warn_on_reap: g.warn_on_reap,
         command,
     })
 }
@@ -415,15 +532,66 @@ mod tests {
     }
 
     fn run(args: &[&str], env: &[(&str, &str)]) -> Result<Config, String> {
+        run_as(Mode::Shim, args, env)
+    }
+
+    fn run_as(mode: Mode, args: &[&str], env: &[(&str, &str)]) -> Result<Config, String> {
         let args = args.iter().map(OsString::from).collect();
-        let env: Vec<(String, OsString)> =
-            env.iter().map(|(k, v)| (k.to_string(), v.into())).collect();
-        match parse_from(args, |k| {
-            env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
-        })? {
+        let lookup = |k: &str| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.into());
+        match parse_from(mode, args, lookup)? {
             Parsed::Run(c) => Ok(c),
             other => Err(format!("{other:?}")),
         }
+    }
+
+    #[test]
+    fn the_mode_comes_from_the_name_the_binary_was_invoked_under() {
+        let m = |s: &str| Mode::from_argv0(Some(std::ffi::OsStr::new(s)));
+        assert_eq!(m("/usr/bin/tini"), Mode::Tini);
+        assert_eq!(m("tini-static"), Mode::Tini);
+        assert_eq!(m("/usr/bin/dumb-init"), Mode::DumbInit);
+        assert_eq!(m("/shim"), Mode::Shim);
+        assert_eq!(Mode::from_argv0(None), Mode::Shim);
+    }
+
+    #[test]
+    fn tini_mode_takes_tinis_flags_and_defaults() {
+        let c = run_as(Mode::Tini, &["-s", "-w", "-e", "3", "-vv", "--", "a"], &[]).unwrap();
+        assert!(c.single_child, "tini signals the child alone without -g");
+        assert!(c.warn_on_reap && c.subreaper);
+        assert_eq!(c.parent_death, None);
+        assert_eq!(c.success_exit, [3]);
+        assert_eq!(c.log_level, LevelFilter::DEBUG);
+        let c = run_as(
+            Mode::Tini,
+            &["-g", "-p", "SIGKILL", "--grace", "2s", "a"],
+            &[],
+        )
+        .unwrap();
+        assert!(!c.single_child);
+        assert_eq!(c.parent_death, Some(libc::SIGKILL));
+        assert_eq!(c.grace, Duration::from_secs(2));
+        let env = [("TINI_KILL_PROCESS_GROUP", "1"), ("TINI_VERBOSITY", "3")];
+        let c = run_as(Mode::Tini, &["a"], &env).unwrap();
+        assert!(!c.single_child);
+        assert_eq!(c.log_level, LevelFilter::DEBUG);
+        assert!(run_as(Mode::Tini, &["a"], &[("TINI_VERBOSITY", "x")]).is_err());
+    }
+
+    #[test]
+    fn dumb_init_mode_takes_dumb_inits_flags_and_defaults() {
+        let c = run_as(Mode::DumbInit, &["-r", "15:3", "a"], &[]).unwrap();
+        assert!(!c.single_child, "dumb-init signals the group");
+        assert_eq!(c.rewrite(15), 3);
+        assert_eq!(c.parent_death, None);
+        let c = run_as(Mode::DumbInit, &["-c", "--verbose", "a"], &[]).unwrap();
+        assert!(c.single_child);
+        assert_eq!(c.log_level, LevelFilter::DEBUG);
+        let env = [("DUMB_INIT_SETSID", "0"), ("DUMB_INIT_DEBUG", "1")];
+        let c = run_as(Mode::DumbInit, &["a"], &env).unwrap();
+        assert!(c.single_child);
+        assert_eq!(c.log_level, LevelFilter::DEBUG);
+        assert!(run_as(Mode::DumbInit, &["-w", "a"], &[]).is_err());
     }
 
     #[test]

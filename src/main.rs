@@ -22,13 +22,15 @@ fn main() {
     let sigchld_ignored = signals::reclaim_sigchld();
     output::guard_standard_fds();
 
-    // Everything after argv[0].
-    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    if args.first().is_some_and(|a| a == "install") {
+    let mut args = std::env::args_os();
+    // Invoked as `tini` or `dumb-init`, the shim takes that tool's options.
+    let mode = cli::Mode::from_argv0(args.next().as_deref());
+    let args: Vec<std::ffi::OsString> = args.collect();
+    if mode == cli::Mode::Shim && args.first().is_some_and(|a| a == "install") {
         init_diagnostics(tracing::level_filters::LevelFilter::WARN);
         std::process::exit(install::run(&args[1..]));
     }
-    let config = cli::parse(args);
+    let config = cli::parse(mode, args);
     init_diagnostics(config.log_level);
     std::process::exit(supervisor::run(config, sigchld_ignored));
 }

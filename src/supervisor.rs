@@ -278,6 +278,13 @@ impl Supervisor {
             stop_reason.as_deref(),
         );
         self.events.exit(&event);
+        if self.config.warn_on_reap && !is_main {
+            tracing::warn!(
+                "reaped orphan {} ({})",
+                r.pid,
+                r.comm.as_deref().unwrap_or("?")
+            );
+        }
         self.reaped += 1;
         if is_main {
             self.main_status = Some(r.status);

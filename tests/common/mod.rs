@@ -478,10 +478,16 @@ pub const SHIM_VARS: &[&str] = &[
     "SHIM_PARENT_DEATH",
     "SHIM_SUCCESS_EXIT",
     "SHIM_LOG",
+    "TINI_SUBREAPER",
+    "TINI_VERBOSITY",
+    "TINI_KILL_PROCESS_GROUP",
+    "DUMB_INIT_SETSID",
+    "DUMB_INIT_DEBUG",
 ];
 
 /// Builder for one run of the shim.
 pub struct ShimCmd {
+    program: PathBuf,
     args: Vec<OsString>,
     prefix: Vec<OsString>,
     pid1: bool,
@@ -498,6 +504,7 @@ pub struct ShimCmd {
 /// `shim ARGS...`, run plainly (not PID 1: the shim is a subreaper).
 pub fn shim<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> ShimCmd {
     ShimCmd {
+        program: PathBuf::from(SHIM),
         args: args.into_iter().map(|a| a.as_ref().to_owned()).collect(),
         prefix: Vec::new(),
         pid1: false,
@@ -532,6 +539,21 @@ impl ShimCmd {
             Mode::Pid1 => self.pid1(),
             Mode::Subreaper => self,
         }
+    }
+    /// Runs the shim through a symlink called `name` (`tini`, `dumb-init`).
+    pub fn invoked_as(mut self, name: &str) -> Self {
+        // Shared by every test: made once, atomically (link, then rename).
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("invoked-as");
+        fs::create_dir_all(&dir).unwrap();
+        let link = dir.join(name);
+        if fs::read_link(&link).ok().as_deref() != Some(Path::new(SHIM)) {
+            let tmp = dir.join(format!(".{name}.{}", std::process::id()));
+            let _ = fs::remove_file(&tmp);
+            std::os::unix::fs::symlink(SHIM, &tmp).unwrap();
+            fs::rename(&tmp, &link).unwrap();
+        }
+        self.program = link;
+        self
     }
     /// Runs `PREFIX... shim ARGS...` (for a wrapper between test and shim).
     pub fn prefix<S: AsRef<OsStr>>(mut self, p: impl IntoIterator<Item = S>) -> Self {
@@ -580,7 +602,7 @@ impl ShimCmd {
             argv.extend(["unshare", "--pid", "--fork", "--mount-proc"].map(OsString::from));
         }
         argv.extend(self.prefix.iter().cloned());
-        argv.push(SHIM.into());
+        argv.push(self.program.clone().into());
         argv.extend(self.args.iter().cloned());
 
         let mut cmd = Command::new(&argv[0]);
@@ -691,10 +713,11 @@ impl Shim {
         *self.pid.get_or_init(|| {
             let want = fs::canonicalize(SHIM).unwrap();
             wait_until(T, "the shim process to appear", || {
-                tree(self.root).into_iter().find(|&p| {
-                    comm(p).as_deref() == Some("shim")
-                        && fs::read_link(format!("/proc/{p}/exe")).ok().as_ref() == Some(&want)
-                })
+                // By its binary, not its name: invoked as `tini` its comm
+                // is `tini`.
+                tree(self.root)
+                    .into_iter()
+                    .find(|&p| fs::read_link(format!("/proc/{p}/exe")).ok().as_ref() == Some(&want))
             })
         })
     }
