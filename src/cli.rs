@@ -243,7 +243,8 @@ fn parse_from(
         match arg {
             // tini's flags, where they differ from ours.
             Short('g') if mode == Mode::Tini => g.group = true,
-            Short('s') if mode == Mode::Tini => g.no_subreaper = false,
+            // -s: the shim is a child subreaper by default anyway.
+            Short('s') if mode == Mode::Tini => {}
             Short('w') if mode == Mode::Tini => g.warn_on_reap = true,
             Short('l') if mode == Mode::Tini => return Ok(Parsed::License),
             Short('p') if mode == Mode::Tini => {
