@@ -150,6 +150,11 @@ impl Events {
         }
     }
 
+    /// False with `--events off`: nothing but the termination log is written.
+    pub fn enabled(&self) -> bool {
+        !matches!(self.sink, Sink::Off)
+    }
+
     /// Writes the `exit` line of a reaped process; the main child's also goes
     /// to the termination log.
     pub fn exit(&mut self, event: &Exit) {

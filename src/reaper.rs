@@ -70,14 +70,16 @@ pub fn proc_is_ours() -> bool {
 /// Reaps one exited child, if any. It first looks with WNOWAIT, so the
 /// process stays a zombie while its name and group are read from /proc (after
 /// the reap its PID may belong to someone else), then reaps that PID only.
-pub fn reap_one(use_proc: bool) -> io::Result<Reap> {
+/// `want_stat(pid)` says whether that read is worth its three system calls:
+/// with events off, an orphan's name is never shown.
+pub fn reap_one(want_stat: impl Fn(i32) -> bool) -> io::Result<Reap> {
     let pid = match waitid(libc::P_ALL, 0, libc::WNOWAIT) {
         Ok(Some((pid, _))) => pid,
         Ok(None) => return Ok(Reap::NoneReady),
         Err(e) if e.raw_os_error() == Some(libc::ECHILD) => return Ok(Reap::NoChildren),
         Err(e) => return Err(e),
     };
-    let stat = if use_proc { read_stat(pid) } else { None };
+    let stat = if want_stat(pid) { read_stat(pid) } else { None };
     match waitid(libc::P_PID, pid as libc::id_t, 0)? {
         Some((_, status)) => Ok(Reap::One(Reaped {
             pid,

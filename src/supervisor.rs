@@ -243,7 +243,11 @@ impl Supervisor {
     fn reap_all(&mut self) {
         let main_was_running = self.main_status.is_none();
         loop {
-            match reaper::reap_one(self.use_proc) {
+            let want_stat = |pid| {
+                self.use_proc
+                    && (self.events.enabled() || pid == self.main.pid || self.config.warn_on_reap)
+            };
+            match reaper::reap_one(want_stat) {
                 Ok(Reap::One(r)) => self.report(&r),
                 Ok(Reap::NoneReady) => break,
                 Ok(Reap::NoChildren) => {
@@ -263,6 +267,19 @@ impl Supervisor {
 
     fn report(&mut self, r: &Reaped) {
         let is_main = r.pid == self.main.pid;
+        if is_main {
+            self.main_status = Some(r.status);
+        }
+        self.reaped += 1;
+        if self.config.warn_on_reap && !is_main {
+            let comm = r.comm.as_deref().unwrap_or("?");
+            tracing::warn!("reaped orphan {} ({comm})", r.pid);
+        }
+        // With events off only the main child's event is written (to the
+        // termination log): an orphan's would be built for nothing.
+        if !is_main && !self.events.enabled() {
+            return;
+        }
         let sent = self.sent_to(r, is_main);
         let (outcome, stop_reason) =
             decide(r.status, sent, self.killed, self.stop_reason.as_deref());
@@ -278,17 +295,6 @@ impl Supervisor {
             stop_reason.as_deref(),
         );
         self.events.exit(&event);
-        if self.config.warn_on_reap && !is_main {
-            tracing::warn!(
-                "reaped orphan {} ({})",
-                r.pid,
-                r.comm.as_deref().unwrap_or("?")
-            );
-        }
-        self.reaped += 1;
-        if is_main {
-            self.main_status = Some(r.status);
-        }
     }
 
     /// The name (as received) of the signal that killed `r`, if the shim sent
