@@ -3,6 +3,7 @@
 
 use std::io;
 use std::mem::MaybeUninit;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 /// How a process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,41 +57,81 @@ pub enum Reap {
     NoChildren,
 }
 
-/// Whether /proc is this PID namespace's: a shim started in a new namespace
-/// without its own /proc mounted would otherwise read other processes' names.
-pub fn proc_is_ours() -> bool {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return false;
-    };
+/// /proc, opened once, if it is this PID namespace's: a shim started in a
+/// new namespace without its own /proc mounted would otherwise read other
+/// processes' names. Close-on-exec, like every descriptor the shim holds.
+pub fn open_proc() -> Option<OwnedFd> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // SAFETY: getpid cannot fail.
     let me = unsafe { libc::getpid() };
-    stat.split(' ').next().and_then(|p| p.parse().ok()) == Some(me)
+    if stat.split(' ').next().and_then(|p| p.parse().ok()) != Some(me) {
+        return None;
+    }
+    let dir = std::fs::File::open("/proc").ok()?;
+    Some(dir.into())
 }
 
 /// Reaps one exited child, if any. It first looks with WNOWAIT, so the
-/// process stays a zombie while its name and group are read from /proc (after
-/// the reap its PID may belong to someone else), then reaps that PID only.
-/// `want_stat(pid)` says whether that read is worth its three system calls:
-/// with events off, an orphan's name is never shown.
-pub fn reap_one(want_stat: impl Fn(i32) -> bool) -> io::Result<Reap> {
-    let pid = match waitid(libc::P_ALL, 0, libc::WNOWAIT) {
-        Ok(Some((pid, _))) => pid,
+/// process stays a zombie while its name (and, if a signal ended it, its
+/// group) is read (after the reap its PID may belong to someone else), then
+/// reaps that PID only. `want_details(pid)` says whether those reads are
+/// worth their system calls: with events off, an orphan's name is never shown.
+pub fn reap_one(proc: Option<&OwnedFd>, want_details: impl Fn(i32) -> bool) -> io::Result<Reap> {
+    let (pid, peeked) = match waitid(libc::P_ALL, 0, libc::WNOWAIT) {
+        Ok(Some(found)) => found,
         Ok(None) => return Ok(Reap::NoneReady),
         Err(e) if e.raw_os_error() == Some(libc::ECHILD) => return Ok(Reap::NoChildren),
         Err(e) => return Err(e),
     };
-    let stat = if want_stat(pid) { read_stat(pid) } else { None };
+    let (comm, pgid) = match proc {
+        Some(dir) if want_details(pid) => {
+            // Only a signal death needs the group (was the signal forwarded
+            // to it?); getpgid answers for a zombie too.
+            let pgid = matches!(peeked, Status::Signaled { .. })
+                // SAFETY: getpgid only reads; `pid` is our unreaped child.
+                .then(|| unsafe { libc::getpgid(pid) })
+                .filter(|g| *g > 0);
+            (read_comm(dir, pid), pgid)
+        }
+        _ => (None, None),
+    };
     match waitid(libc::P_PID, pid as libc::id_t, 0)? {
         Some((_, status)) => Ok(Reap::One(Reaped {
             pid,
-            pgid: stat.as_ref().map(|s| s.pgid),
-            comm: stat.map(|s| s.comm),
+            pgid,
+            comm,
             status,
         })),
         // Seen a moment ago and only the shim reaps it: cannot happen, but
         // looking again is always safe.
         None => Ok(Reap::NoneReady),
     }
+}
+
+/// /proc/PID/comm, through the /proc directory held open (no path walk
+/// from the root), without its newline.
+fn read_comm(proc: &OwnedFd, pid: i32) -> Option<String> {
+    let path = std::ffi::CString::new(format!("{pid}/comm")).ok()?;
+    // SAFETY: a valid directory fd and NUL-terminated path; the result is
+    // checked and owned below.
+    let fd = unsafe {
+        libc::openat(
+            proc.as_raw_fd(),
+            path.as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: `fd` was just opened and is owned by nothing else.
+    let file = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut buf = [0u8; 64];
+    // SAFETY: `buf` is valid for writes of its length.
+    let n = unsafe { libc::read(file.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    let text = buf.get(..usize::try_from(n).ok()?)?;
+    let text = text.strip_suffix(b"\n").unwrap_or(text);
+    Some(String::from_utf8_lossy(text).into_owned())
 }
 
 /// waitid(2) for an exited child, never blocking. Ok(None): none has exited.
@@ -129,7 +170,6 @@ fn waitid(
 #[derive(Debug, Clone)]
 pub struct Stat {
     pub pid: i32,
-    pub comm: String,
     pub state: u8,
     pub ppid: i32,
     pub pgid: i32,
@@ -141,8 +181,8 @@ pub fn read_stat(pid: i32) -> Option<Stat> {
     parse_stat(&text)
 }
 
-/// `pid (comm) S ppid pgrp ...`: comm may hold spaces and parentheses, so it
-/// runs to the last ')'. Not valid UTF-8 in comm is replaced, not refused.
+/// `pid (comm) S ppid pgrp ...`: comm may hold spaces and parentheses (and
+/// any bytes), so the fields after it start at the last ')'.
 fn parse_stat(text: &[u8]) -> Option<Stat> {
     let open = text.iter().position(|&b| b == b'(')?;
     let close = text.iter().rposition(|&b| b == b')')?;
@@ -151,7 +191,6 @@ fn parse_stat(text: &[u8]) -> Option<Stat> {
         .trim()
         .parse()
         .ok()?;
-    let comm = String::from_utf8_lossy(&text[open + 1..close]).into_owned();
     let rest = std::str::from_utf8(text.get(close + 2..)?).ok()?;
     let mut fields = rest.split(' ');
     let state = *fields.next()?.as_bytes().first()?;
@@ -159,7 +198,6 @@ fn parse_stat(text: &[u8]) -> Option<Stat> {
     let pgid = fields.next()?.parse().ok()?;
     Some(Stat {
         pid,
-        comm,
         state,
         ppid,
         pgid,
@@ -209,11 +247,8 @@ mod tests {
 
     #[test]
     fn stat_parsing_survives_odd_names() {
-        let s = parse_stat(b"42 (a (b) c) Z 7 42 42 0 -1").unwrap();
-        assert_eq!(
-            (s.pid, s.comm.as_str(), s.state, s.ppid, s.pgid),
-            (42, "a (b) c", b'Z', 7, 42)
-        );
+        let s = parse_stat(b"42 (a (b) \xff c) Z 7 42 42 0 -1").unwrap();
+        assert_eq!((s.pid, s.state, s.ppid, s.pgid), (42, b'Z', 7, 42));
         assert!(parse_stat(b"garbage").is_none());
     }
 

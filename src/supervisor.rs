@@ -38,8 +38,8 @@ pub fn run(config: Config, sigchld_ignored: bool) -> i32 {
         _ => None,
     };
     let mut events = Events::open(&config.events, config.termination_log.clone());
-    let use_proc = reaper::proc_is_ours();
-    if !use_proc {
+    let proc = reaper::open_proc();
+    if proc.is_none() {
         tracing::info!("/proc is not this PID namespace's: comm and process groups unknown");
     }
 
@@ -61,7 +61,7 @@ pub fn run(config: Config, sigchld_ignored: bool) -> i32 {
         events,
         me,
         pid1,
-        use_proc,
+        proc,
         main,
         parent,
         main_status: None,
@@ -98,7 +98,8 @@ struct Supervisor {
     events: Events,
     me: i32,
     pid1: bool,
-    use_proc: bool,
+    /// /proc, when it is this PID namespace's (see `reaper::open_proc`).
+    proc: Option<std::os::fd::OwnedFd>,
     main: Child,
     /// The parent pid being watched, and the signal its death stands for.
     parent: Option<(i32, i32)>,
@@ -243,11 +244,9 @@ impl Supervisor {
     fn reap_all(&mut self) {
         let main_was_running = self.main_status.is_none();
         loop {
-            let want_stat = |pid| {
-                self.use_proc
-                    && (self.events.enabled() || pid == self.main.pid || self.config.warn_on_reap)
-            };
-            match reaper::reap_one(want_stat) {
+            let want_details =
+                |pid| self.events.enabled() || pid == self.main.pid || self.config.warn_on_reap;
+            match reaper::reap_one(self.proc.as_ref(), want_details) {
                 Ok(Reap::One(r)) => self.report(&r),
                 Ok(Reap::NoneReady) => break,
                 Ok(Reap::NoChildren) => {
