@@ -191,7 +191,12 @@ pub fn parse(mode: Mode, args: Vec<OsString>) -> Config {
         ),
         Err(msg) => usage_error(&msg),
     };
-    print!("{text}");
+    // dumb-init prints its help and version on stderr.
+    if mode == Mode::DumbInit {
+        eprint!("{text}");
+    } else {
+        print!("{text}");
+    }
     std::process::exit(0);
 }
 
@@ -218,6 +223,8 @@ struct Given {
     quiet: bool,
     /// tini's `-g`.
     group: bool,
+    /// tini's `-s`: wins over SHIM_NO_SUBREAPER, as options win over variables.
+    subreaper: bool,
     /// tini's `-w`.
     warn_on_reap: bool,
 }
@@ -243,8 +250,7 @@ fn parse_from(
         match arg {
             // tini's flags, where they differ from ours.
             Short('g') if mode == Mode::Tini => g.group = true,
-            // -s: the shim is a child subreaper by default anyway.
-            Short('s') if mode == Mode::Tini => {}
+            Short('s') if mode == Mode::Tini => g.subreaper = true,
             Short('w') if mode == Mode::Tini => g.warn_on_reap = true,
             Short('l') if mode == Mode::Tini => return Ok(Parsed::License),
             Short('p') if mode == Mode::Tini => {
@@ -338,7 +344,7 @@ fn from_env(
         (None, Some(v)) => parse_duration(&v).map_err(|e| bad("SHIM_GRACE", &v, e))?,
         (None, None) => parse_duration(DEFAULT_GRACE).expect("the default parses"),
     };
-    let rewrite = match (g.rewrite.is_empty(), var("SHIM_REWRITE")?) {
+    let mut rewrite = match (g.rewrite.is_empty(), var("SHIM_REWRITE")?) {
         (true, Some(v)) => list("SHIM_REWRITE", &v, parse_rewrite)?,
         _ => g.rewrite,
     };
@@ -347,11 +353,20 @@ fn from_env(
         (None, Some(v)) => parse_events(v).map_err(|(v, e)| bad("SHIM_EVENTS", &v, e))?,
         (None, None) => EventsDest::Fd(libc::STDERR_FILENO),
     };
-    let termination_log = g.termination_log.or_else(|| {
-        env("SHIM_TERMINATION_LOG")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    });
+    // Paths are made absolute now: the shim leaves its working directory for
+    // / once the app has started, and writes these later.
+    let events = match events {
+        EventsDest::Path(p) => EventsDest::Path(absolute(p)),
+        other => other,
+    };
+    let termination_log = g
+        .termination_log
+        .or_else(|| {
+            env("SHIM_TERMINATION_LOG")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+        .map(absolute);
     let parent_death = match (g.parent_death, var("SHIM_PARENT_DEATH")?) {
         (Some(p), _) => p,
         (None, Some(v)) => parse_parent_death(&v).map_err(|e| bad("SHIM_PARENT_DEATH", &v, e))?,
@@ -401,19 +416,39 @@ fn from_env(
             // dumb-init without setsid signals the child alone.
             Mode::DumbInit => var("DUMB_INIT_SETSID")?.is_some_and(|v| v.trim() == "0"),
         };
+    if mode == Mode::DumbInit && !single_child {
+        // dumb-init's default: the terminal's stop signals become SIGSTOP,
+        // so Ctrl-Z stops even an app that catches SIGTSTP. Rules given by
+        // the user come later and win.
+        let stops = [libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU];
+        rewrite.splice(0..0, stops.map(|s| (s, libc::SIGSTOP)));
+    }
     Ok(Config {
         grace,
         rewrite,
         single_child,
         events,
         termination_log,
-        subreaper: !(g.no_subreaper || flag("SHIM_NO_SUBREAPER")?),
+        subreaper: match (g.subreaper, g.no_subreaper) {
+            (true, _) => true,
+            (false, true) => false,
+            _ => {
+                (mode == Mode::Tini && var("TINI_SUBREAPER")?.is_some())
+                    || !flag("SHIM_NO_SUBREAPER")?
+            }
+        },
         parent_death,
         success_exit,
         log_level,
         warn_on_reap: g.warn_on_reap,
         command,
     })
+}
+
+/// `path` made absolute against the working directory (as given, if that
+/// cannot be read).
+fn absolute(path: PathBuf) -> PathBuf {
+    std::path::absolute(&path).unwrap_or(path)
 }
 
 /// A boolean variable is true unless empty, 0, false, no, off, n or f.
@@ -577,16 +612,25 @@ mod tests {
         assert!(!c.single_child);
         assert_eq!(c.log_level, LevelFilter::DEBUG);
         assert!(run_as(Mode::Tini, &["a"], &[("TINI_VERBOSITY", "x")]).is_err());
+        // -s and TINI_SUBREAPER win over SHIM_NO_SUBREAPER; it alone turns it off.
+        let no = [("SHIM_NO_SUBREAPER", "1")];
+        assert!(!run_as(Mode::Tini, &["a"], &no).unwrap().subreaper);
+        assert!(run_as(Mode::Tini, &["-s", "a"], &no).unwrap().subreaper);
+        let both = [("SHIM_NO_SUBREAPER", "1"), ("TINI_SUBREAPER", "")];
+        assert!(run_as(Mode::Tini, &["a"], &both).unwrap().subreaper);
     }
 
     #[test]
     fn dumb_init_mode_takes_dumb_inits_flags_and_defaults() {
-        let c = run_as(Mode::DumbInit, &["-r", "15:3", "a"], &[]).unwrap();
+        let c = run_as(Mode::DumbInit, &["-r", "15:3", "-r", "TTIN:0", "a"], &[]).unwrap();
         assert!(!c.single_child, "dumb-init signals the group");
         assert_eq!(c.rewrite(15), 3);
+        // Its default job-control rewrites, unless a rule of the user's says otherwise.
+        assert_eq!((c.rewrite(20), c.rewrite(21), c.rewrite(22)), (19, 0, 19));
         assert_eq!(c.parent_death, None);
         let c = run_as(Mode::DumbInit, &["-c", "--verbose", "a"], &[]).unwrap();
         assert!(c.single_child);
+        assert_eq!(c.rewrite(20), 20, "no job-control rewrites with -c");
         assert_eq!(c.log_level, LevelFilter::DEBUG);
         let env = [("DUMB_INIT_SETSID", "0"), ("DUMB_INIT_DEBUG", "1")];
         let c = run_as(Mode::DumbInit, &["a"], &env).unwrap();

@@ -76,9 +76,15 @@ pub fn name(signo: i32) -> Cow<'static, str> {
 pub fn parse(text: &str) -> Result<i32, String> {
     let t = text.trim();
     if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        // The numbers between the standard signals and SIGRTMIN are the C
+        // library's own (glibc's thread cancellation, for one): not for users.
         return match t.parse::<i32>() {
-            Ok(n) if (1..=rtmax()).contains(&n) => Ok(n),
-            _ => Err(format!("signal number {t} is out of range 1..={}", rtmax())),
+            Ok(n) if (1..=31).contains(&n) || (rtmin()..=rtmax()).contains(&n) => Ok(n),
+            _ => Err(format!(
+                "signal number {t} is not 1-31 or {}-{}",
+                rtmin(),
+                rtmax()
+            )),
         };
     }
     let upper = t.to_ascii_uppercase();
@@ -241,6 +247,7 @@ mod tests {
         assert_eq!(parse("sigrtmax-1"), Ok(rtmax() - 1));
         assert!(parse("0").is_err());
         assert!(parse("65").is_err());
+        assert!(parse("32").is_err(), "reserved by the C library");
         assert!(parse("FOO").is_err());
         assert!(parse("RTMIN+99").is_err());
         assert!(parse("").is_err());

@@ -55,6 +55,12 @@ pub fn run(config: Config, sigchld_ignored: bool) -> i32 {
         }
     };
     tracing::info!("started {:?} as pid {}", config.command, main.pid);
+    // The app has the working directory it was given; the shim itself moves
+    // to / so it never holds a directory or a mount busy (as dumb-init and
+    // catatonit do).
+    if let Err(e) = std::env::set_current_dir("/") {
+        tracing::debug!("cannot change directory to /: {e}");
+    }
 
     Supervisor {
         config,
@@ -271,8 +277,8 @@ impl Supervisor {
         }
         self.reaped += 1;
         if self.config.warn_on_reap && !is_main {
-            let comm = r.comm.as_deref().unwrap_or("?");
-            tracing::warn!("reaped orphan {} ({comm})", r.pid);
+            // tini's words, which scripts of tini users may look for.
+            tracing::warn!("Reaped zombie process with pid={}", r.pid);
         }
         // With events off only the main child's event is written (to the
         // termination log): an orphan's would be built for nothing.

@@ -82,7 +82,7 @@ fn as_tini_w_warns_for_every_orphan_reaped() {
     let warnings = done
         .diagnostics()
         .into_iter()
-        .filter(|l| l.contains("reaped orphan"))
+        .filter(|l| l.contains("Reaped zombie process with pid="))
         .count();
     assert_eq!(warnings, 3, "{}", done.stderr_text());
 }

@@ -334,6 +334,29 @@ fn child_runs_in_the_shims_working_directory() {
 }
 
 #[test]
+fn the_shim_itself_moves_to_the_root_directory_and_relative_paths_still_work() {
+    // So it never holds the directory (or its mount) busy; the app keeps the
+    // directory it was given, and relative --events and --termination-log
+    // paths still land there.
+    let dir = tmpdir("cwd-root");
+    let mut args = ["--events", "ev.log", "--termination-log", "tl.json", "--"]
+        .map(String::from)
+        .to_vec();
+    args.extend(kid_args(&["trap", "-n", "main", "-x", "TERM", "TERM"]));
+    let s = shim(args).cwd(&dir).spawn();
+    s.ready("main");
+    let shim_cwd = fs::read_link(format!("/proc/{}/cwd", s.pid())).unwrap();
+    assert_eq!(shim_cwd, std::path::Path::new("/"));
+    s.signal(SIGTERM);
+    let done = s.wait();
+    assert_eq!(done.code(), 0, "{}", done.stderr_text());
+    let ev = file_events(&dir.join("ev.log"));
+    check_events(&ev, 0);
+    let tl = fs::read_to_string(dir.join("tl.json")).unwrap();
+    assert!(tl.contains("\"role\":\"main\""), "{tl}");
+}
+
+#[test]
 fn child_gets_the_shims_environment_unchanged() {
     let done = shim(with_kid(&[
         "getenv",
