@@ -1069,3 +1069,110 @@ pub fn sig_name_matches(name: &str, sig: i32) -> bool {
 pub fn pids(events: &[&Value]) -> HashSet<i64> {
     events.iter().map(|e| e["pid"].as_i64().unwrap()).collect()
 }
+
+// ---------------------------------------------------------------------------
+// Hardening suite (tests/hardening_*.rs): sizes, figures, queued signals
+// ---------------------------------------------------------------------------
+
+mod sys_hardening {
+    unsafe extern "C" {
+        pub fn sigqueue(pid: i32, sig: i32, value: usize) -> i32;
+    }
+}
+
+/// A size for a storm test: the environment variable `var` if set (the
+/// full run of `scripts/test-reliability --full` sets them), else `default`.
+pub fn size_from_env(var: &str, default: usize) -> usize {
+    match std::env::var(var) {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{var}={v:?} is not a number")),
+        Err(_) => default,
+    }
+}
+
+/// Prints one figure line on stdout for `scripts/test-reliability` to
+/// collect: `FIGURE NAME key=value ...`.
+pub fn figure(name: &str, fields: &[(&str, String)]) {
+    let mut line = format!("FIGURE {name}");
+    for (k, v) in fields {
+        line.push_str(&format!(" {k}={v}"));
+    }
+    // One write, so parallel tests never interleave inside a line.
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(format!("{line}\n").as_bytes());
+    let _ = out.flush();
+}
+
+/// Queues `sig` at `pid` with sigqueue(3): for a realtime signal this fails
+/// with EAGAIN instead of silently coalescing when the queue is full.
+/// Returns Ok(()) when queued, Err(errno) otherwise.
+pub fn sigqueue(pid: i32, sig: i32) -> Result<(), i32> {
+    assert!(pid > 0, "refusing to signal pid {pid}");
+    // SAFETY: sigqueue has no memory-safety preconditions; the union
+    // sigval is passed as one machine word.
+    if unsafe { sys_hardening::sigqueue(pid, sig, 0) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    }
+}
+
+/// `SigQ` of /proc/PID/status: (signals queued for PID's real uid, that
+/// uid's RLIMIT_SIGPENDING as PID sees it).
+pub fn sigq(pid: i32) -> Option<(u64, u64)> {
+    let v = status_field(pid, "SigQ")?;
+    let (a, b) = v.split_once('/')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+/// A `kB` field of /proc/PID/status (VmHWM, VmRSS), in KiB.
+pub fn status_kib(pid: i32, key: &str) -> Option<u64> {
+    status_field(pid, key)?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// FNV-1a 64 of `bytes`, as `kid hexargs` / `kid hexenv` print it.
+pub fn fnv1a(bytes: &[u8]) -> String {
+    let h = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("{h:016x}")
+}
+
+/// The number of zombie children of `pid` right now.
+pub fn zombie_children(pid: i32) -> usize {
+    children(pid)
+        .into_iter()
+        .filter(|&c| state(c) == Some('Z'))
+        .count()
+}
+
+/// Serialises the heaviest hardening tests (storms, pid-space games) so
+/// that, within one test binary, they do not run at the same time and
+/// measure each other.
+pub fn heavy_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// For a `pre_exec` hook: closes every descriptor from 3 up that is not
+/// close-on-exec (what the test process leaked), as `ShimCmd::spawn` does
+/// for the shim, so a run without the shim starts from the same table.
+/// Async-signal-safe.
+pub fn close_inherited_fds() {
+    for fd in 3..1024 {
+        // SAFETY: fcntl and close on plain integers; no memory involved.
+        unsafe {
+            let flags = sys::fcntl(fd, sys::F_GETFD);
+            if flags >= 0 && flags & sys::FD_CLOEXEC == 0 {
+                sys::close(fd);
+            }
+        }
+    }
+}

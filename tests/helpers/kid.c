@@ -51,9 +51,24 @@
  *                          until no child is left, writing "reaped PID
  *                          code=C" or "reaped PID sig=S" per process to FILE;
  *                          exit with CMD's code (128+N if a signal ended it).
+ *   threadspawn CMD...     a second thread forks and execs CMD, prints
+ *                          "spawned pid=P tid=T" and exits; the main thread
+ *                          joins it, prints "thread gone tid=T", then sleeps
+ *                          for the lifetime (the process stays CMD's parent).
+ *   exec-with [-i SIG]... [-b SIG]... [-f FD:PATH]... [-F FD:PATH]...
+ *             [-c FD]... -- CMD...
+ *                          set SIG ignored (-i) or blocked (-b), open PATH
+ *                          read-only as FD (-f: inheritable, -F: close-on-
+ *                          exec), close FD (-c), then exec CMD.
+ *   hexargs                "argc=N", then "arg I len=L fnv=H" per argument
+ *                          after argv[0] (H: FNV-1a 64 of its bytes, hex).
+ *   hexenv NAME...         "env NAME len=L fnv=H" or "env NAME unset".
+ *   hog MB                 allocate and touch MB mebibytes, one at a time
+ *                          (printing "hog N" every 16), then exit 0.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -458,6 +473,109 @@ static int mode_subreaper(int argc, char **argv) {
     return code;
 }
 
+/* ---- modes added for the hardening suite -------------------------------- */
+
+static char **threadspawn_cmd;
+static pid_t threadspawn_pid;
+
+static void *threadspawn_body(void *arg) {
+    (void)arg;
+    pid_t p = fork();
+    if (p < 0) die("fork: %s", strerror(errno));
+    if (p == 0) exec_or_die(threadspawn_cmd);
+    threadspawn_pid = p;
+    say("spawned pid=%d tid=%d", (int)p, (int)gettid());
+    return NULL;
+}
+
+static int mode_threadspawn(int argc, char **argv) {
+    if (argc < 1) die("threadspawn: no command");
+    threadspawn_cmd = argv;
+    pthread_t t;
+    if (pthread_create(&t, NULL, threadspawn_body, NULL)) die("pthread_create");
+    void *ret;
+    pthread_join(t, &ret);
+    say("thread gone pid=%d", (int)threadspawn_pid);
+    sleep_secs(lifetime);
+    return 0;
+}
+
+static int mode_exec_with(int argc, char **argv) {
+    int i = 0;
+    for (; i < argc && strcmp(argv[i], "--") != 0; i += 2) {
+        if (i + 1 >= argc) die("exec-with: %s needs a value", argv[i]);
+        const char *o = argv[i], *v = argv[i + 1];
+        if (strcmp(o, "-i") == 0) {
+            struct sigaction sa;
+            memset(&sa, 0, sizeof sa);
+            sa.sa_handler = SIG_IGN;
+            if (sigaction(parse_sig(v), &sa, NULL)) die("ignore %s", v);
+        } else if (strcmp(o, "-b") == 0) {
+            sigset_t set;
+            sigemptyset(&set);
+            sigaddset(&set, parse_sig(v));
+            sigprocmask(SIG_BLOCK, &set, NULL);
+        } else if (strcmp(o, "-f") == 0 || strcmp(o, "-F") == 0) {
+            int fd = atoi(v);
+            const char *path = strchr(v, ':');
+            if (!path) die("exec-with: %s wants FD:PATH", o);
+            int got = open(path + 1, O_RDONLY);
+            if (got < 0) die("open %s: %s", path + 1, strerror(errno));
+            if (got != fd) {
+                if (dup2(got, fd) < 0) die("dup2: %s", strerror(errno));
+                close(got);
+            }
+            fcntl(fd, F_SETFD, o[1] == 'F' ? FD_CLOEXEC : 0);
+        } else if (strcmp(o, "-c") == 0) {
+            close(atoi(v));
+        } else {
+            die("exec-with: bad option %s", o);
+        }
+    }
+    if (i >= argc || !argv[i + 1]) die("exec-with: no command");
+    exec_or_die(argv + i + 1);
+    return 98;
+}
+
+static unsigned long long fnv1a(const unsigned char *p, size_t n) {
+    unsigned long long h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+static int mode_hexargs(int argc, char **argv) {
+    say("argc=%d", argc);
+    for (int i = 0; i < argc; i++) {
+        size_t n = strlen(argv[i]);
+        say("arg %d len=%zu fnv=%016llx", i, n, fnv1a((const unsigned char *)argv[i], n));
+    }
+    return 0;
+}
+
+static int mode_hexenv(int argc, char **argv) {
+    for (int i = 0; i < argc; i++) {
+        const char *v = getenv(argv[i]);
+        if (!v) {
+            say("env %s unset", argv[i]);
+            continue;
+        }
+        size_t n = strlen(v);
+        say("env %s len=%zu fnv=%016llx", argv[i], n, fnv1a((const unsigned char *)v, n));
+    }
+    return 0;
+}
+
+static int mode_hog(const char *mb) {
+    long n = atol(mb);
+    for (long i = 0; i < n; i++) {
+        char *p = malloc(1 << 20);
+        if (!p) die("hog: malloc failed after %ld MiB", i);
+        memset(p, 1, 1 << 20);
+        if (i % 16 == 0) say("hog %ld", i);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     int i = 1;
     for (; i + 1 < argc && argv[i][0] == '-'; i += 2) {
@@ -489,6 +607,11 @@ int main(int argc, char **argv) {
     if (strcmp(mode, "orphans") == 0) return mode_orphans(rc, ra);
     if (strcmp(mode, "intermediate") == 0) return mode_intermediate(rc, ra);
     if (strcmp(mode, "subreaper") == 0) return mode_subreaper(rc, ra);
+    if (strcmp(mode, "threadspawn") == 0) return mode_threadspawn(rc, ra);
+    if (strcmp(mode, "exec-with") == 0) return mode_exec_with(rc, ra);
+    if (strcmp(mode, "hexargs") == 0) return mode_hexargs(rc, ra);
+    if (strcmp(mode, "hexenv") == 0) return mode_hexenv(rc, ra);
+    if (strcmp(mode, "hog") == 0 && rc == 1) return mode_hog(ra[0]);
     die("unknown mode %s", mode);
     return 98;
 }
