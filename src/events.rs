@@ -5,6 +5,7 @@
 //! counts it, says so once on its own diagnostics, and goes on. It never
 //! waits for a reader and never changes an exit code because of it.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
@@ -42,7 +43,8 @@ pub enum Role {
 /// One `exit` line.
 #[derive(Debug, Serialize)]
 pub struct Exit<'a> {
-    ts: String,
+    #[serde(serialize_with = "display")]
+    ts: Timestamp,
     event: &'static str,
     pid: i32,
     role: Role,
@@ -50,7 +52,7 @@ pub struct Exit<'a> {
     outcome: Outcome,
     intentional: bool,
     code: Option<i32>,
-    signal: Option<String>,
+    signal: Option<Cow<'static, str>>,
     signo: Option<i32>,
     core_dumped: Option<bool>,
     runtime_ms: Option<u64>,
@@ -81,7 +83,7 @@ impl<'a> Exit<'a> {
             outcome,
             intentional: outcome.intentional(),
             code,
-            signal: signo.map(|s| signals::name(s).into_owned()),
+            signal: signo.map(signals::name),
             signo,
             core_dumped,
             runtime_ms,
@@ -92,7 +94,8 @@ impl<'a> Exit<'a> {
 
 #[derive(Debug, Serialize)]
 struct SpawnFailed<'a> {
-    ts: String,
+    #[serde(serialize_with = "display")]
+    ts: Timestamp,
     event: &'static str,
     error: &'a str,
     code: i32,
@@ -100,15 +103,23 @@ struct SpawnFailed<'a> {
 
 #[derive(Debug, Serialize)]
 struct ShimExit {
-    ts: String,
+    #[serde(serialize_with = "display")]
+    ts: Timestamp,
     event: &'static str,
     code: i32,
     reaped: u64,
 }
 
 /// RFC 3339 UTC with milliseconds: `2026-11-21T22:50:01.123Z`.
-fn now() -> String {
-    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+type Timestamp = humantime::Rfc3339Timestamp;
+
+fn now() -> Timestamp {
+    humantime::format_rfc3339_millis(SystemTime::now())
+}
+
+/// Writes a field through its Display, straight into the line (no String).
+fn display<S: serde::Serializer>(v: &impl std::fmt::Display, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
 }
 
 enum Sink {
@@ -125,6 +136,10 @@ pub struct Events {
     sink: Sink,
     termination_log: Option<PathBuf>,
     dropped: u64,
+    line: Vec<u8>,
+    /// Lines queued for one write (see `flush`), and how many.
+    batch: Vec<u8>,
+    batched: u64,
 }
 
 impl Events {
@@ -147,6 +162,9 @@ impl Events {
             sink,
             termination_log,
             dropped: 0,
+            line: Vec::with_capacity(512),
+            batch: Vec::with_capacity(libc::PIPE_BUF),
+            batched: 0,
         }
     }
 
@@ -155,35 +173,36 @@ impl Events {
         !matches!(self.sink, Sink::Off)
     }
 
+    pub fn has_termination_log(&self) -> bool {
+        self.termination_log.is_some()
+    }
+
     /// Writes the `exit` line of a reaped process; the main child's also goes
     /// to the termination log.
     pub fn exit(&mut self, event: &Exit) {
-        let line = to_line(event);
-        if event.role == Role::Main {
-            self.write_termination_log(&line);
-        }
-        self.write(&line);
+        self.emit(event, event.role == Role::Main);
     }
 
     pub fn spawn_failed(&mut self, error: &str, code: i32) {
-        let line = to_line(&SpawnFailed {
+        let event = SpawnFailed {
             ts: now(),
             event: "spawn_failed",
             error,
             code,
-        });
-        self.write_termination_log(&line);
-        self.write(&line);
+        };
+        self.emit(&event, true);
+        self.flush();
     }
 
     pub fn shim_exit(&mut self, code: i32, reaped: u64) {
-        let line = to_line(&ShimExit {
+        let event = ShimExit {
             ts: now(),
             event: "shim_exit",
             code,
             reaped,
-        });
-        self.write(&line);
+        };
+        self.emit(&event, false);
+        self.flush();
         if self.dropped > 0 {
             tracing::warn!(
                 "{} exit event(s) could not be written and were dropped",
@@ -192,17 +211,43 @@ impl Events {
         }
     }
 
-    fn write(&mut self, line: &[u8]) {
+    /// Serializes `event` into the line buffer (kept between events, so an
+    /// orphan storm allocates nothing for its lines) and queues it.
+    fn emit(&mut self, event: &impl Serialize, to_termination_log: bool) {
+        let mut line = std::mem::take(&mut self.line);
+        fill_line(&mut line, event);
+        if to_termination_log {
+            self.write_termination_log(&line);
+        }
+        if self.enabled() {
+            if self.batch.len() + line.len() > libc::PIPE_BUF {
+                self.flush();
+            }
+            self.batch.extend_from_slice(&line);
+            self.batched += 1;
+        }
+        self.line = line;
+    }
+
+    /// Writes the queued lines. The supervisor flushes after each burst of
+    /// exits it reaps, so a storm of orphans costs one write per burst, not
+    /// per line; a batch never exceeds PIPE_BUF bytes unless one line does,
+    /// so a pipe takes all of it or none (such writes are atomic), and every
+    /// line goes out whole.
+    pub fn flush(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
         let result = match &mut self.sink {
-            Sink::Off => return,
-            Sink::Stderr => output::stderr().write_line(line),
-            Sink::Out(out) => out.write_line(line),
+            Sink::Off => Ok(()),
+            Sink::Stderr => output::stderr().write_line(&self.batch),
+            Sink::Out(out) => out.write_line(&self.batch),
             Sink::Path(path, out) => {
                 if out.is_none() {
                     *out = open_path(path);
                 }
                 match out {
-                    Some(out) => out.write_line(line),
+                    Some(out) => out.write_line(&self.batch),
                     None => Err(std::io::ErrorKind::NotFound.into()),
                 }
             }
@@ -213,8 +258,10 @@ impl Events {
                     "could not write an exit event ({e}); it is dropped, and so are later ones that cannot be written"
                 );
             }
-            self.dropped += 1;
+            self.dropped += self.batched;
         }
+        self.batch.clear();
+        self.batched = 0;
     }
 
     fn write_termination_log(&self, line: &[u8]) {
@@ -235,12 +282,11 @@ fn open_path(path: &std::path::Path) -> Option<Output> {
         .ok()
 }
 
-fn to_line(event: &impl Serialize) -> Vec<u8> {
-    let mut line = Vec::with_capacity(320);
+fn fill_line(line: &mut Vec<u8>, event: &impl Serialize) {
+    line.clear();
     // Serializing plain structs of strings and numbers into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut line, event);
+    let _ = serde_json::to_writer(&mut *line, event);
     line.push(b'\n');
-    line
 }
 
 #[cfg(test)]
@@ -261,7 +307,9 @@ mod tests {
             Some(1234),
             None,
         );
-        let line = String::from_utf8(to_line(&e)).unwrap();
+        let mut line = Vec::new();
+        fill_line(&mut line, &e);
+        let line = String::from_utf8(line).unwrap();
         let rest = line.split_once(",\"event\"").unwrap().1;
         assert_eq!(
             rest,

@@ -1,7 +1,7 @@
 //! Reaping: wait statuses (decoded here and nowhere else), what /proc says of
 //! a zombie before it goes, and the list of live descendants.
 
-use std::io;
+use std::io::{self, Write};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
@@ -76,24 +76,34 @@ pub fn open_proc() -> Option<OwnedFd> {
 /// group) is read (after the reap its PID may belong to someone else), then
 /// reaps that PID only. `want_details(pid)` says whether those reads are
 /// worth their system calls: with events off, an orphan's name is never shown.
+/// Without `proc` (nothing will ever show a name or a group) it reaps in one
+/// call, as a bare wait loop would.
 pub fn reap_one(proc: Option<&OwnedFd>, want_details: impl Fn(i32) -> bool) -> io::Result<Reap> {
-    let (pid, peeked) = match waitid(libc::P_ALL, 0, libc::WNOWAIT) {
+    let peek = if proc.is_some() { libc::WNOWAIT } else { 0 };
+    let (pid, peeked) = match waitid(libc::P_ALL, 0, peek) {
         Ok(Some(found)) => found,
         Ok(None) => return Ok(Reap::NoneReady),
         Err(e) if e.raw_os_error() == Some(libc::ECHILD) => return Ok(Reap::NoChildren),
         Err(e) => return Err(e),
     };
-    let (comm, pgid) = match proc {
-        Some(dir) if want_details(pid) => {
-            // Only a signal death needs the group (was the signal forwarded
-            // to it?); getpgid answers for a zombie too.
-            let pgid = matches!(peeked, Status::Signaled { .. })
-                // SAFETY: getpgid only reads; `pid` is our unreaped child.
-                .then(|| unsafe { libc::getpgid(pid) })
-                .filter(|g| *g > 0);
-            (read_comm(dir, pid), pgid)
-        }
-        _ => (None, None),
+    let Some(dir) = proc else {
+        return Ok(Reap::One(Reaped {
+            pid,
+            pgid: None,
+            comm: None,
+            status: peeked,
+        }));
+    };
+    let (comm, pgid) = if want_details(pid) {
+        // Only a signal death needs the group (was the signal forwarded to
+        // it?); getpgid answers for a zombie too.
+        let pgid = matches!(peeked, Status::Signaled { .. })
+            // SAFETY: getpgid only reads; `pid` is our unreaped child.
+            .then(|| unsafe { libc::getpgid(pid) })
+            .filter(|g| *g > 0);
+        (read_comm(dir, pid), pgid)
+    } else {
+        (None, None)
     };
     match waitid(libc::P_PID, pid as libc::id_t, 0)? {
         Some((_, status)) => Ok(Reap::One(Reaped {
@@ -111,7 +121,11 @@ pub fn reap_one(proc: Option<&OwnedFd>, want_details: impl Fn(i32) -> bool) -> i
 /// /proc/PID/comm, through the /proc directory held open (no path walk
 /// from the root), without its newline.
 fn read_comm(proc: &OwnedFd, pid: i32) -> Option<String> {
-    let path = std::ffi::CString::new(format!("{pid}/comm")).ok()?;
+    // "PID/comm\0" in a stack buffer: no allocation per orphan.
+    let mut path = [0u8; 32];
+    let mut cursor = &mut path[..];
+    write!(cursor, "{pid}/comm\0").ok()?;
+    let path = std::ffi::CStr::from_bytes_until_nul(&path).ok()?;
     // SAFETY: a valid directory fd and NUL-terminated path; the result is
     // checked and owned below.
     let fd = unsafe {

@@ -252,7 +252,13 @@ impl Supervisor {
         loop {
             let want_details =
                 |pid| self.events.enabled() || pid == self.main.pid || self.config.warn_on_reap;
-            match reaper::reap_one(self.proc.as_ref(), want_details) {
+            // With nothing to write a name or a group into, skip even the look.
+            let proc = self.proc.as_ref().filter(|_| {
+                self.events.enabled()
+                    || self.events.has_termination_log()
+                    || self.config.warn_on_reap
+            });
+            match reaper::reap_one(proc, want_details) {
                 Ok(Reap::One(r)) => self.report(&r),
                 Ok(Reap::NoneReady) => break,
                 Ok(Reap::NoChildren) => {
@@ -265,6 +271,7 @@ impl Supervisor {
                 }
             }
         }
+        self.events.flush();
         if main_was_running && self.main_status.is_some() {
             self.after_main_exit();
         }
