@@ -203,6 +203,18 @@ pub fn parse(mode: Mode, args: Vec<OsString>) -> Config {
 /// Prints `error: MSG` (the first line names the problem) and the usage, then
 /// exits 2.
 pub fn usage_error(msg: &str) -> ! {
+    // A value may hold a line break or a terminal escape: show it escaped,
+    // so the first line still names the problem, whole.
+    let msg: String = msg
+        .chars()
+        .flat_map(|c| {
+            let escaped = c.is_control().then(|| c.escape_default());
+            escaped
+                .into_iter()
+                .flatten()
+                .chain((!c.is_control()).then_some(c))
+        })
+        .collect();
     eprintln!("error: {msg}\n\n{USAGE}\n\nFor more information, try '--help'.");
     std::process::exit(USAGE_ERROR);
 }

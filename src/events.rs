@@ -156,7 +156,17 @@ impl Events {
                 }
                 Sink::Out(Output::for_fd(*fd))
             }
-            EventsDest::Path(path) => Sink::Path(path.clone(), open_path(path)),
+            EventsDest::Path(path) => {
+                let out = Output::append(path)
+                    .map_err(|e| {
+                        let p = path.display();
+                        tracing::warn!(
+                            "could not open the events file {p}: {e}; trying again at each event"
+                        )
+                    })
+                    .ok();
+                Sink::Path(path.clone(), out)
+            }
         };
         Events {
             sink,
@@ -243,12 +253,17 @@ impl Events {
             Sink::Stderr => output::stderr().write_line(&self.batch),
             Sink::Out(out) => out.write_line(&self.batch),
             Sink::Path(path, out) => {
+                // Not there at the start, or gone: try again, quietly (a
+                // failure counts as a dropped event, warned about once).
                 if out.is_none() {
-                    *out = open_path(path);
+                    *out = Output::append(path).ok();
                 }
                 match out {
                     Some(out) => out.write_line(&self.batch),
-                    None => Err(std::io::ErrorKind::NotFound.into()),
+                    None => Err(std::io::Error::other(format!(
+                        "cannot open {}",
+                        path.display()
+                    ))),
                 }
             }
         };
@@ -274,12 +289,6 @@ impl Events {
             }
         }
     }
-}
-
-fn open_path(path: &std::path::Path) -> Option<Output> {
-    Output::append(path)
-        .map_err(|e| tracing::warn!("could not open the events file {}: {e}", path.display()))
-        .ok()
 }
 
 fn fill_line(line: &mut Vec<u8>, event: &impl Serialize) {

@@ -113,6 +113,12 @@ impl Output {
                 return Err(err);
             }
             if n as usize != line.len() {
+                // A full disk took part of the line. In a file of the shim's
+                // own, cut that part off again, so the file holds only whole
+                // lines and the next one does not start mid-line.
+                if let (Fd::Owned(_), Some(libc::S_IFREG)) = (&self.fd, file_type(fd)) {
+                    truncate_tail(fd, n as u64);
+                }
                 return Err(io::Error::new(io::ErrorKind::WriteZero, "short write"));
             }
             return Ok(());
@@ -129,6 +135,20 @@ fn file_type(fd: RawFd) -> Option<libc::mode_t> {
     }
     // SAFETY: fstat succeeded, so the buffer is initialised.
     Some(unsafe { st.assume_init() }.st_mode & libc::S_IFMT)
+}
+
+/// Drops the last `n` bytes of the regular file `fd`.
+fn truncate_tail(fd: RawFd, n: u64) {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: fstat writes a whole `stat` into the buffer when it returns 0.
+    if unsafe { libc::fstat(fd, st.as_mut_ptr()) } != 0 {
+        return;
+    }
+    // SAFETY: fstat succeeded, so the buffer is initialised.
+    let size = unsafe { st.assume_init() }.st_size as u64;
+    // SAFETY: ftruncate on a descriptor we own; shrinking cannot fail for
+    // lack of space.
+    unsafe { libc::ftruncate(fd, size.saturating_sub(n) as libc::off_t) };
 }
 
 /// Opens `path` write-only, non-blocking, close-on-exec (the app must not

@@ -98,9 +98,9 @@ pub fn parse(text: &str) -> Result<i32, String> {
     } else if bare == "RTMAX" {
         Some(rtmax())
     } else if let Some(k) = bare.strip_prefix("RTMIN+") {
-        k.parse::<i32>().ok().map(|k| rtmin() + k)
+        k.parse::<i32>().ok().and_then(|k| rtmin().checked_add(k))
     } else if let Some(k) = bare.strip_prefix("RTMAX-") {
-        k.parse::<i32>().ok().map(|k| rtmax() - k)
+        k.parse::<i32>().ok().and_then(|k| rtmax().checked_sub(k))
     } else {
         None
     };
@@ -251,6 +251,8 @@ mod tests {
         assert!(parse("32").is_err(), "reserved by the C library");
         assert!(parse("FOO").is_err());
         assert!(parse("RTMIN+99").is_err());
+        assert!(parse("RTMIN+2147483647").is_err());
+        assert!(parse("RTMAX--2147483648").is_err());
         assert!(parse("").is_err());
     }
 }

@@ -214,7 +214,8 @@ impl Supervisor {
         if self.stop_reason.is_none() {
             tracing::info!("stopping ({reason}): SIGKILL in {:?}", self.config.grace);
             self.stop_reason = Some(reason);
-            self.deadline = Some(Instant::now() + self.config.grace);
+            // A grace too long for the clock (`--grace 1e19`) never ends.
+            self.deadline = Instant::now().checked_add(self.config.grace);
         }
     }
 

@@ -102,7 +102,6 @@ fn the_app_gets_exactly_the_descriptors_and_signal_state_it_would_get_without_th
 }
 
 #[test]
-#[ignore = "BUG: a closed stdin (or stdout/stderr) reaches the app as /dev/null on fd 0 (Rust's runtime fills closed 0-2 before main; src/output.rs guard_standard_fds never sees them closed)"]
 fn a_closed_standard_descriptor_stays_closed_for_the_app() {
     for fd in ["0", "2"] {
         let prefix: Vec<String> = kid_args(&["exec-with", "-c", fd, "--"]);
