@@ -547,7 +547,10 @@ impl ShimCmd {
         fs::create_dir_all(&dir).unwrap();
         let link = dir.join(name);
         if fs::read_link(&link).ok().as_deref() != Some(Path::new(SHIM)) {
-            let tmp = dir.join(format!(".{name}.{}", std::process::id()));
+            // Unique per call: tests run in parallel threads of one process.
+            static N: AtomicUsize = AtomicUsize::new(0);
+            let n = N.fetch_add(1, Ordering::SeqCst);
+            let tmp = dir.join(format!(".{name}.{}.{n}", std::process::id()));
             let _ = fs::remove_file(&tmp);
             std::os::unix::fs::symlink(SHIM, &tmp).unwrap();
             fs::rename(&tmp, &link).unwrap();
