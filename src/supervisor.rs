@@ -9,6 +9,7 @@
 //!   (`killed`), and is repeated every second while anything is left;
 //! - done: the main child is reaped and the shim has no children.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -115,7 +116,7 @@ struct Supervisor {
     children_left: bool,
     /// Signals delivered to the main child (or its group), by number, with
     /// the name of the signal the shim received for each.
-    forwarded: HashMap<i32, String>,
+    forwarded: HashMap<i32, Cow<'static, str>>,
     /// SIGTERM went to every leftover process after the main child exited.
     terminated_rest: bool,
     stop_reason: Option<String>,
@@ -169,7 +170,7 @@ impl Supervisor {
             tracing::debug!("dropped {received} (rewritten to 0)");
             return;
         }
-        self.forward(deliver, &received);
+        self.forward(deliver, received.clone());
         if signals::is_stop_request(signo) {
             let reason = if parent_death {
                 "parent-death".to_string()
@@ -185,7 +186,7 @@ impl Supervisor {
         }
     }
 
-    fn forward(&mut self, deliver: i32, received: &str) {
+    fn forward(&mut self, deliver: i32, received: Cow<'static, str>) {
         tracing::debug!(
             "forwarding {} (received {received})",
             signals::name(deliver)
@@ -205,7 +206,7 @@ impl Supervisor {
                 }
             }
         }
-        self.forwarded.insert(deliver, received.to_string());
+        self.forwarded.insert(deliver, received);
     }
 
     /// The first stop request sets the reason and the deadline; later ones
@@ -220,6 +221,8 @@ impl Supervisor {
     }
 
     fn on_deadline(&mut self) {
+        // Kill first, say so after: the diagnostic must not delay the kill.
+        self.signal_everyone(libc::SIGKILL);
         if !self.killed {
             tracing::warn!(
                 "grace period of {:?} is over: SIGKILL to everything left",
@@ -227,7 +230,6 @@ impl Supervisor {
             );
             self.killed = true;
         }
-        self.signal_everyone(libc::SIGKILL);
         self.deadline = Some(Instant::now() + RESWEEP);
     }
 
@@ -312,12 +314,12 @@ impl Supervisor {
 
     /// The name (as received) of the signal that killed `r`, if the shim sent
     /// or forwarded that signal to it.
-    fn sent_to(&self, r: &Reaped, is_main: bool) -> Option<String> {
+    fn sent_to(&self, r: &Reaped, is_main: bool) -> Option<Cow<'static, str>> {
         let Status::Signaled { signo, .. } = r.status else {
             return None;
         };
         if self.terminated_rest && signo == libc::SIGTERM {
-            return Some(signals::name(signo).into_owned());
+            return Some(signals::name(signo));
         }
         let in_group = is_main || (!self.config.single_child && r.pgid == Some(self.main.pid));
         in_group
@@ -353,7 +355,7 @@ impl Supervisor {
 /// sent or forwarded that ended the process, if it did.
 fn decide(
     status: Status,
-    sent: Option<String>,
+    sent: Option<Cow<'static, str>>,
     killed: bool,
     stop: Option<&str>,
 ) -> (Outcome, Option<String>) {
