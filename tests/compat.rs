@@ -5,23 +5,6 @@ mod common;
 use common::*;
 use std::path::Path;
 
-/// `OPTS... -- kid fork <grandchild trap> ::: <main trap>`: the main child
-/// and a grandchild in its group, each recording USR1, USR2 and TERM.
-fn family(opts: &[&str], main_log: &Path, gc_log: &Path) -> Vec<String> {
-    let trap = |tag: &str, log: &Path| {
-        let mut v = kid_args(&["trap", "-n", tag, "-o", log.to_str().unwrap(), "-x", "TERM"]);
-        v.extend(["USR1", "USR2"].map(String::from));
-        v
-    };
-    let mut args: Vec<String> = opts.iter().map(|s| s.to_string()).collect();
-    args.push("--".into());
-    args.extend(kid_args(&["fork"]));
-    args.extend(trap("gc", gc_log));
-    args.push(":::".into());
-    args.extend(trap("main", main_log));
-    args
-}
-
 /// Sends USR1, then TERM, and returns what (main, grandchild) recorded.
 fn usr1_then_term(cmd: ShimCmd, m: &Path, g: &Path) -> (Done, Vec<i32>, Vec<i32>) {
     let s = cmd.spawn();

@@ -5,25 +5,6 @@ use common::*;
 use std::path::Path;
 use std::time::Duration;
 
-/// Shim args `OPTS... -- kid fork <grandchild trap> ::: <main trap>`: the
-/// main child and a grandchild in its process group, each recording the
-/// signals it gets (USR1, USR2, QUIT, HUP, WINCH, RTMIN+3 and SIGTERM;
-/// SIGTERM ends them).
-fn family(opts: &[&str], main_log: &Path, gc_log: &Path) -> Vec<String> {
-    let trap = |tag: &str, log: &Path| {
-        let mut v = kid_args(&["trap", "-n", tag, "-o", log.to_str().unwrap(), "-x", "TERM"]);
-        v.extend(["USR1", "USR2", "QUIT", "HUP", "WINCH", "INT", "37"].map(String::from));
-        v
-    };
-    let mut args: Vec<String> = opts.iter().map(|s| s.to_string()).collect();
-    args.push("--".into());
-    args.extend(kid_args(&["fork"]));
-    args.extend(trap("gc", gc_log));
-    args.push(":::".into());
-    args.extend(trap("main", main_log));
-    args
-}
-
 #[test]
 fn signals_are_forwarded_to_the_childs_whole_process_group() {
     for mode in MODES {

@@ -1179,3 +1179,22 @@ pub fn close_inherited_fds() {
         }
     }
 }
+
+/// Shim args `OPTS... -- kid fork <grandchild trap> ::: <main trap>`: the
+/// main child and a grandchild in its process group, each recording the
+/// signals it gets (USR1, USR2, QUIT, HUP, WINCH, RTMIN+3 and SIGTERM;
+/// SIGTERM ends them).
+pub fn family(opts: &[&str], main_log: &Path, gc_log: &Path) -> Vec<String> {
+    let trap = |tag: &str, log: &Path| {
+        let mut v = kid_args(&["trap", "-n", tag, "-o", log.to_str().unwrap(), "-x", "TERM"]);
+        v.extend(["USR1", "USR2", "QUIT", "HUP", "WINCH", "INT", "37"].map(String::from));
+        v
+    };
+    let mut args: Vec<String> = opts.iter().map(|s| s.to_string()).collect();
+    args.push("--".into());
+    args.extend(kid_args(&["fork"]));
+    args.extend(trap("gc", gc_log));
+    args.push(":::".into());
+    args.extend(trap("main", main_log));
+    args
+}
