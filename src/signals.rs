@@ -166,9 +166,9 @@ pub struct Received {
 
 impl Received {
     /// A SIGPIPE or SIGXFSZ the kernel raised because the shim itself wrote to
-    /// a closed pipe or past a file-size limit. Rust ignores SIGPIPE, but a
-    /// blocked signal is never discarded (the kernel cannot know the handler
-    /// will still be SIG_IGN when it is unblocked), so it would otherwise reach
+    /// a closed pipe or past a file-size limit. Blocked, it stays pending
+    /// (even where its disposition is SIG_IGN: the kernel cannot know it still
+    /// will be when the signal is unblocked), so it would otherwise reach
     /// `sigtimedwait` and be forwarded to the app as if someone had sent it.
     pub fn is_self_inflicted(&self, own_pid: i32) -> bool {
         matches!(self.signo, libc::SIGPIPE | libc::SIGXFSZ)

@@ -27,11 +27,12 @@ pub struct SpawnError {
 /// std's `Command` does the fork/exec: between the two it only makes
 /// async-signal-safe calls, and it reports an exec failure back through a
 /// close-on-exec pipe. Our `pre_exec` then empties the signal mask (the shim's
-/// is full, and std leaves it as it is) and resets SIGPIPE, which the Rust
-/// runtime ignores. Every other disposition is the shim's own, and the shim
-/// sets none (it blocks signals instead of handling them), so an ignore set by
-/// the shim's parent, such as nohup's SIGHUP, survives the exec as it should. The child inherits the shim's cwd,
-/// environment and inheritable fds; everything the shim opens is O_CLOEXEC.
+/// is full, and std leaves it as it is) and sets SIGPIPE to its default, as
+/// the contract says it always is. Every other disposition is the shim's own,
+/// and the shim sets none (it blocks signals instead of handling them), so an
+/// ignore set by the shim's parent, such as nohup's SIGHUP, survives the exec
+/// as it should. The child inherits the shim's cwd, environment and
+/// inheritable fds; everything the shim opens is O_CLOEXEC.
 ///
 /// `sigchld_ignored`: the shim's parent had set SIGCHLD to SIG_IGN, which the
 /// shim undid for itself (see `signals::reclaim_sigchld`); the child gets it
@@ -50,7 +51,7 @@ pub fn start(command: &[OsString], sigchld_ignored: bool) -> Result<Child, Spawn
             if sigchld_ignored {
                 libc::signal(libc::SIGCHLD, libc::SIG_IGN);
             }
-            // The Rust runtime ignores SIGPIPE; the app gets the default.
+            // SIGPIPE is always the default in the app (the contract).
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
             // Last: the mask the shim blocked everything with. Nothing is
             // pending here (a fork starts with no pending signals).
