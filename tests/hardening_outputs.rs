@@ -140,18 +140,11 @@ fn a_sigpipe_the_shim_raises_on_its_own_event_write_is_not_forwarded() {
         args.extend(kid_args(&["fork", "--daemon"]));
         args.extend(kid_args(&["exit", "0"]));
         args.push(":::".into());
-        args.extend(kid_args(&[
-            "trap",
-            "-n",
+        args.extend(trap_into(
             "main",
-            "-o",
-            log.to_str().unwrap(),
-            "-x",
-            "TERM",
-            "PIPE",
-            "HUP",
-            "64",
-        ]));
+            &log,
+            &["-x", "TERM", "PIPE", "HUP", "64"],
+        ));
         let s = shim(args).mode(mode).fd(w, 3).spawn();
         s.ready("main");
         let shim_pid = s.pid();
@@ -392,15 +385,7 @@ fn events_to_a_path_whose_directory_vanishes_keep_going_to_the_open_file() {
             events.to_str().unwrap().into(),
             "--".into(),
         ];
-        args.extend(kid_args(&[
-            "trap",
-            "-n",
-            "main",
-            "-o",
-            log.to_str().unwrap(),
-            "-x",
-            "TERM",
-        ]));
+        args.extend(trap_into("main", &log, &["-x", "TERM"]));
         let s = shim(args).mode(mode).spawn();
         s.ready("main");
         fs::remove_dir_all(&sub).unwrap();
@@ -428,15 +413,7 @@ fn events_to_a_missing_directory_are_dropped_until_it_appears_then_written() {
         args.extend(kid_args(&["fork", "--daemon"]));
         args.extend(kid_args(&["exit", "0"]));
         args.push(":::".into());
-        args.extend(kid_args(&[
-            "trap",
-            "-n",
-            "main",
-            "-o",
-            log.to_str().unwrap(),
-            "-x",
-            "TERM",
-        ]));
+        args.extend(trap_into("main", &log, &["-x", "TERM"]));
         let s = shim(args).mode(mode).spawn();
         s.ready("main");
         // The orphan's event was attempted (and dropped) once the shim

@@ -244,17 +244,7 @@ fn a_pid_reused_after_reaping_by_an_unrelated_process_is_never_signalled() {
     let (left, intruder, reaped) = (dir.join("left"), dir.join("intruder"), dir.join("reaped"));
     let mut args = vec!["--grace".to_owned(), "3s".into(), "--".into()];
     args.extend(kid_args(&["fork", "--daemon", "--setsid"]));
-    args.extend(kid_args(&[
-        "trap",
-        "-n",
-        "left",
-        "-o",
-        left.to_str().unwrap(),
-        "TERM",
-        "USR1",
-        "USR2",
-        "HUP",
-    ]));
+    args.extend(trap_into("left", &left, &["TERM", "USR1", "USR2", "HUP"]));
     args.push(":::".into());
     args.extend(kid_args(&["trap", "-n", "main", "-x", "USR1"]));
     let mut prefix: Vec<String> = ["unshare", "--pid", "--fork", "--mount-proc"]
@@ -405,16 +395,7 @@ fn sigcont_to_the_shim_resumes_a_stopped_group_and_a_stopped_group_is_still_stop
         args.extend(kid_args(&["fork"]));
         args.extend(kid_args(&["trap", "-n", "member", "CONT"]));
         args.push(":::".into());
-        args.extend(kid_args(&[
-            "trap",
-            "-n",
-            "main",
-            "-o",
-            log.to_str().unwrap(),
-            "-x",
-            "TERM",
-            "CONT",
-        ]));
+        args.extend(trap_into("main", &log, &["-x", "TERM", "CONT"]));
         let s = shim(args).mode(mode).spawn();
         s.ready("main");
         s.ready("member");
@@ -467,16 +448,7 @@ fn sigcont_to_the_shim_resumes_a_stopped_group_and_a_stopped_group_is_still_stop
 /// by a second thread of a `kid` process, which then exits.
 fn spawn_from_a_thread(log: &Path, reaped: &Path) -> Shim {
     let mut args: Vec<String> = vec!["--".into()];
-    args.extend(kid_args(&[
-        "trap",
-        "-n",
-        "main",
-        "-o",
-        log.to_str().unwrap(),
-        "-x",
-        "TERM",
-        "64",
-    ]));
+    args.extend(trap_into("main", log, &["-x", "TERM", "64"]));
     let mut prefix = kid_args(&["subreaper", "-o", reaped.to_str().unwrap()]);
     prefix.extend(kid_args(&["threadspawn"]));
     shim(args).prefix(prefix).spawn()

@@ -179,14 +179,7 @@ fn unrelated_processes_are_never_signalled_through_a_whole_life_with_storms_and_
         ]));
         args.push(":::".into());
         args.extend(kid_args(&["fork"]));
-        args.extend(kid_args(&[
-            "trap",
-            "-n",
-            "left",
-            "-o",
-            left_log.to_str().unwrap(),
-            "all",
-        ]));
+        args.extend(trap_into("left", &left_log, &["all"]));
         args.push(":::".into());
         args.extend(kid_args(&[
             "trap", "-n", "main", "-x", "USR1", "HUP", "WINCH",

@@ -11,18 +11,11 @@ use std::path::Path;
 fn spawn_under_parent(opts: &[&str], log: &Path, reaped: &Path, env: Option<&str>) -> Shim {
     let mut args: Vec<String> = opts.iter().map(|s| s.to_string()).collect();
     args.push("--".into());
-    args.extend(kid_args(&[
-        "trap",
-        "-n",
+    args.extend(trap_into(
         "main",
-        "-o",
-        log.to_str().unwrap(),
-        "-x",
-        "TERM",
-        "USR1",
-        "USR2",
-        "64",
-    ]));
+        log,
+        &["-x", "TERM", "USR1", "USR2", "64"],
+    ));
     args.push(":::".into());
     args.extend(kid_args(&["pause"]));
     let mut prefix = kid_args(&["subreaper", "-o", reaped.to_str().unwrap()]);
@@ -158,16 +151,7 @@ fn the_exit_of_the_thread_that_started_the_shim_is_not_the_parents_death() {
     let l = log.clone();
     let (s, tid) = std::thread::spawn(move || {
         let mut args = vec!["--".to_owned()];
-        args.extend(kid_args(&[
-            "trap",
-            "-n",
-            "main",
-            "-o",
-            l.to_str().unwrap(),
-            "-x",
-            "TERM",
-            "64",
-        ]));
+        args.extend(trap_into("main", &l, &["-x", "TERM", "64"]));
         let s = shim(args).spawn();
         s.ready("main");
         (s, gettid())

@@ -78,17 +78,7 @@ fn realtime_signals_are_forwarded_once_per_signal_received() {
     let dir = tmpdir("rt");
     let log = dir.join("main");
     let mut args = vec!["--single-child".to_owned(), "--".into()];
-    args.extend(kid_args(&[
-        "trap",
-        "-n",
-        "main",
-        "-o",
-        log.to_str().unwrap(),
-        "-x",
-        "TERM",
-        "37",
-        "USR1",
-    ]));
+    args.extend(trap_into("main", &log, &["-x", "TERM", "37", "USR1"]));
     let s = shim(args).spawn();
     s.ready("main");
     for _ in 0..3 {
@@ -106,17 +96,7 @@ fn sigchld_is_not_forwarded() {
     let dir = tmpdir("chld");
     let log = dir.join("main");
     let mut args = vec!["--".to_owned()];
-    args.extend(kid_args(&[
-        "trap",
-        "-n",
-        "main",
-        "-o",
-        log.to_str().unwrap(),
-        "-x",
-        "TERM",
-        "CHLD",
-        "WINCH",
-    ]));
+    args.extend(trap_into("main", &log, &["-x", "TERM", "CHLD", "WINCH"]));
     let s = shim(args).spawn();
     s.ready("main");
     s.signal(SIGCHLD);
@@ -150,22 +130,13 @@ fn rewrite_case(cmd: ShimCmd, log: &Path, send: i32, expect: i32) -> (Done, Vec<
 fn trap_args(opts: &[&str], log: &Path) -> Vec<String> {
     let mut v: Vec<String> = opts.iter().map(|s| s.to_string()).collect();
     v.push("--".into());
-    v.extend(kid_args(&[
-        "trap",
-        "-n",
+    v.extend(trap_into(
         "main",
-        "-o",
-        log.to_str().unwrap(),
-        "-x",
-        "INT",
-        "TERM",
-        "QUIT",
-        "USR1",
-        "USR2",
-        "HUP",
-        "37",
-        "50",
-    ]));
+        log,
+        &[
+            "-x", "INT", "TERM", "QUIT", "USR1", "USR2", "HUP", "37", "50",
+        ],
+    ));
     v
 }
 
@@ -324,17 +295,7 @@ fn tstp_is_forwarded_then_the_shim_stops_itself_and_cont_resumes_both() {
     let dir = tmpdir("tstp");
     let log = dir.join("main");
     let mut args = vec!["--".to_owned()];
-    args.extend(kid_args(&[
-        "trap",
-        "-n",
-        "main",
-        "-o",
-        log.to_str().unwrap(),
-        "-x",
-        "TERM",
-        "TSTP",
-        "CONT",
-    ]));
+    args.extend(trap_into("main", &log, &["-x", "TERM", "TSTP", "CONT"]));
     let s = shim(args).spawn();
     s.ready("main");
     s.signal(SIGTSTP);
@@ -352,18 +313,11 @@ fn a_rewritten_tstp_still_suspends_the_shim() {
     let dir = tmpdir("tstp-rw");
     let log = dir.join("main");
     let mut args = vec!["--rewrite".to_owned(), "TSTP:USR1".into(), "--".into()];
-    args.extend(kid_args(&[
-        "trap",
-        "-n",
+    args.extend(trap_into(
         "main",
-        "-o",
-        log.to_str().unwrap(),
-        "-x",
-        "TERM",
-        "TSTP",
-        "USR1",
-        "CONT",
-    ]));
+        &log,
+        &["-x", "TERM", "TSTP", "USR1", "CONT"],
+    ));
     let s = shim(args).spawn();
     s.ready("main");
     s.signal(SIGTSTP);
@@ -381,17 +335,7 @@ fn a_tstp_rewritten_to_zero_has_no_effect_at_all() {
     let dir = tmpdir("tstp-0");
     let log = dir.join("main");
     let mut args = vec!["--rewrite".to_owned(), "TSTP:0".into(), "--".into()];
-    args.extend(kid_args(&[
-        "trap",
-        "-n",
-        "main",
-        "-o",
-        log.to_str().unwrap(),
-        "-x",
-        "TERM",
-        "TSTP",
-        "37",
-    ]));
+    args.extend(trap_into("main", &log, &["-x", "TERM", "TSTP", "37"]));
     let s = shim(args).spawn();
     s.ready("main");
     s.signal(SIGTSTP);
@@ -411,17 +355,7 @@ fn as_pid1_tstp_is_forwarded_but_the_shim_does_not_stop_itself() {
     let dir = tmpdir("tstp-pid1");
     let log = dir.join("main");
     let mut args = vec!["--".to_owned()];
-    args.extend(kid_args(&[
-        "trap",
-        "-n",
-        "main",
-        "-o",
-        log.to_str().unwrap(),
-        "-x",
-        "TERM",
-        "TSTP",
-        "37",
-    ]));
+    args.extend(trap_into("main", &log, &["-x", "TERM", "TSTP", "37"]));
     let s = shim(args).pid1().spawn();
     s.ready("main");
     s.signal(SIGTSTP);

@@ -1180,16 +1180,23 @@ pub fn close_inherited_fds() {
     }
 }
 
+/// `kid trap -n TAG -o LOG REST...`: a child that writes each signal it
+/// takes to LOG (REST: its `-x`/`-e`/`-k` options and the signals).
+pub fn trap_into(tag: &str, log: &Path, rest: &[&str]) -> Vec<String> {
+    let mut v = kid_args(&["trap", "-n", tag, "-o", log.to_str().unwrap()]);
+    v.extend(rest.iter().map(|s| s.to_string()));
+    v
+}
+
 /// Shim args `OPTS... -- kid fork <grandchild trap> ::: <main trap>`: the
 /// main child and a grandchild in its process group, each recording the
 /// signals it gets (USR1, USR2, QUIT, HUP, WINCH, RTMIN+3 and SIGTERM;
 /// SIGTERM ends them).
 pub fn family(opts: &[&str], main_log: &Path, gc_log: &Path) -> Vec<String> {
-    let trap = |tag: &str, log: &Path| {
-        let mut v = kid_args(&["trap", "-n", tag, "-o", log.to_str().unwrap(), "-x", "TERM"]);
-        v.extend(["USR1", "USR2", "QUIT", "HUP", "WINCH", "INT", "37"].map(String::from));
-        v
-    };
+    let signals = [
+        "-x", "TERM", "USR1", "USR2", "QUIT", "HUP", "WINCH", "INT", "37",
+    ];
+    let trap = |tag: &str, log: &Path| trap_into(tag, log, &signals);
     let mut args: Vec<String> = opts.iter().map(|s| s.to_string()).collect();
     args.push("--".into());
     args.extend(kid_args(&["fork"]));
