@@ -1,7 +1,7 @@
 //! Reaping: wait statuses (decoded here and nowhere else), what /proc says of
 //! a zombie before it goes, and the list of live descendants.
 
-use std::io::{self, Write};
+use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
@@ -45,8 +45,30 @@ pub struct Reaped {
     pub pid: i32,
     /// Its process group while it was a zombie, if /proc could tell.
     pub pgid: Option<i32>,
-    pub comm: Option<String>,
+    pub comm: Option<Comm>,
     pub status: Status,
+}
+
+/// A process's name, as /proc/PID/comm gave it, kept inline: an orphan storm
+/// allocates nothing for the names it reports.
+#[derive(Clone, Copy)]
+pub struct Comm {
+    bytes: [u8; 64],
+    len: u8,
+}
+
+impl Comm {
+    /// The name as text (the kernel takes any bytes for a name; bytes that
+    /// are not UTF-8 become U+FFFD, which allocates only then).
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.bytes[..usize::from(self.len)])
+    }
+}
+
+impl std::fmt::Debug for Comm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.text().fmt(f)
+    }
 }
 
 pub enum Reap {
@@ -120,12 +142,9 @@ pub fn reap_one(proc: Option<&OwnedFd>, want_details: impl Fn(i32) -> bool) -> i
 
 /// /proc/PID/comm, through the /proc directory held open (no path walk
 /// from the root), without its newline.
-fn read_comm(proc: &OwnedFd, pid: i32) -> Option<String> {
-    // "PID/comm\0" in a stack buffer: no allocation per orphan.
+fn read_comm(proc: &OwnedFd, pid: i32) -> Option<Comm> {
     let mut path = [0u8; 32];
-    let mut cursor = &mut path[..];
-    write!(cursor, "{pid}/comm\0").ok()?;
-    let path = std::ffi::CStr::from_bytes_until_nul(&path).ok()?;
+    let path = comm_path(&mut path, pid)?;
     // SAFETY: a valid directory fd and NUL-terminated path; the result is
     // checked and owned below.
     let fd = unsafe {
@@ -140,12 +159,44 @@ fn read_comm(proc: &OwnedFd, pid: i32) -> Option<String> {
     }
     // SAFETY: `fd` was just opened and is owned by nothing else.
     let file = unsafe { OwnedFd::from_raw_fd(fd) };
-    let mut buf = [0u8; 64];
-    // SAFETY: `buf` is valid for writes of its length.
-    let n = unsafe { libc::read(file.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-    let text = buf.get(..usize::try_from(n).ok()?)?;
-    let text = text.strip_suffix(b"\n").unwrap_or(text);
-    Some(String::from_utf8_lossy(text).into_owned())
+    let mut comm = Comm {
+        bytes: [0; 64],
+        len: 0,
+    };
+    // SAFETY: `comm.bytes` is valid for writes of its length.
+    let n = unsafe {
+        libc::read(
+            file.as_raw_fd(),
+            comm.bytes.as_mut_ptr().cast(),
+            comm.bytes.len(),
+        )
+    };
+    let mut len = usize::try_from(n).ok()?;
+    if len > 0 && comm.bytes[len - 1] == b'\n' {
+        len -= 1;
+    }
+    comm.len = u8::try_from(len).ok()?;
+    Some(comm)
+}
+
+/// "PID/comm\0" in `buf`, digits by hand: no allocation, no formatting
+/// machinery and no libc memcpy (slow for a few bytes in musl) per orphan.
+fn comm_path(buf: &mut [u8; 32], pid: i32) -> Option<&std::ffi::CStr> {
+    let mut n = u32::try_from(pid).ok()?;
+    let mut digits = 1;
+    let mut rest = n / 10;
+    while rest > 0 {
+        digits += 1;
+        rest /= 10;
+    }
+    for i in (0..digits).rev() {
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    for (i, &b) in b"/comm\0".iter().enumerate() {
+        buf[digits + i] = b;
+    }
+    std::ffi::CStr::from_bytes_until_nul(&buf[..]).ok()
 }
 
 /// waitid(2) for an exited child, never blocking. Ok(None): none has exited.
@@ -258,6 +309,19 @@ pub fn descendants() -> Vec<Stat> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn comm_path_is_pid_slash_comm() {
+        let mut buf = [0xffu8; 32];
+        for (pid, want) in [
+            (1, "1/comm"),
+            (42, "42/comm"),
+            (i32::MAX, "2147483647/comm"),
+        ] {
+            assert_eq!(comm_path(&mut buf, pid).unwrap().to_str().unwrap(), want);
+        }
+        assert!(comm_path(&mut buf, -1).is_none());
+    }
 
     #[test]
     fn stat_parsing_survives_odd_names() {

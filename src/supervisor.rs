@@ -300,10 +300,11 @@ impl Supervisor {
             decide(r.status, sent, self.killed, self.stop_reason.as_deref());
         let runtime_ms = is_main.then(|| self.main.started.elapsed().as_millis() as u64);
         let role = if is_main { Role::Main } else { Role::Orphan };
+        let comm = r.comm.as_ref().map(|c| c.text());
         let event = Exit::new(
             r.pid,
             role,
-            r.comm.as_deref(),
+            comm.as_deref(),
             r.status,
             outcome,
             runtime_ms,
