@@ -193,6 +193,24 @@ fn success_exit_is_repeatable_and_reads_a_comma_list_from_the_environment() {
     assert_eq!(code(&["-e", "4"], Some("3"), "4"), 0);
 }
 
+/// A process's name is whatever bytes its program file was called (the
+/// first 15): quotes, backslashes, a line break and bytes that are not UTF-8
+/// still make one whole JSON line, the name escaped, a bad byte as U+FFFD.
+#[test]
+fn an_odd_process_name_is_escaped_in_its_single_event_line() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tmpdir("odd-comm");
+    let name = std::ffi::OsStr::from_bytes(b"q\"b\\s\xffn\nx");
+    let prog = dir.join(name);
+    fs::copy(kid(), &prog).unwrap();
+    let mut argv = vec![std::ffi::OsString::from("--"), prog.into_os_string()];
+    argv.extend(["exit", "0"].map(std::ffi::OsString::from));
+    let done = shim(argv).run();
+    let ev = done.events();
+    check_events(&ev, 0);
+    assert_eq!(main_exit(&ev)["comm"], "q\"b\\s\u{fffd}n\nx");
+}
+
 // ---- destinations -----------------------------------------------------------------
 
 #[test]
