@@ -5,9 +5,8 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tracing::level_filters::LevelFilter;
-
-use crate::signals;
+use crate::diag::Level;
+use crate::signals::Signal;
 
 /// The exit code of a usage error.
 pub const USAGE_ERROR: i32 = 2;
@@ -16,6 +15,10 @@ pub const USAGE_ERROR: i32 = 2;
 /// enough that the shim escalates and reports before `docker stop` (10 s)
 /// and Kubernetes (30 s by default) kill it.
 pub const DEFAULT_GRACE: &str = "8s";
+
+/// In the tini and dumb-init modes, from the leftovers' SIGTERM after the
+/// main child exited to their SIGKILL, unless a grace is given.
+const DROP_IN_LEFTOVER_GRACE: Duration = Duration::from_secs(1);
 
 const HELP: &str = "\
 A tiny PID 1: forwards signals, reaps zombies, stops with a grace period,
@@ -82,6 +85,21 @@ Environment: DUMB_INIT_SETSID=0 (same as -c), DUMB_INIT_DEBUG=1 (same as -v).
 The shim's long options (--grace, --events, ...) work too; see shim --help.
 ";
 
+/// `0.1.0 (abc1234, x86_64-unknown-linux-musl)`: the version, the commit
+/// and the target it was built from (see build.rs).
+macro_rules! version {
+    () => {
+        concat!(
+            env!("CARGO_PKG_VERSION"),
+            " (",
+            env!("SHIM_COMMIT"),
+            ", ",
+            env!("SHIM_TARGET"),
+            ")"
+        )
+    };
+}
+
 /// Whose option syntax and defaults to take, from the name the binary was
 /// invoked under: a copy or symlink named `tini` or `dumb-init` is a drop-in
 /// for that tool.
@@ -108,7 +126,7 @@ impl Mode {
     }
 }
 
-const USAGE: &str = "Usage: shim [OPTIONS] [--] COMMAND [ARG]...\n       shim install DEST";
+const HINT: &str = "Usage: shim [OPTIONS] [--] COMMAND [ARG]... (see 'shim --help')";
 
 /// Where exit events are written.
 #[derive(Debug, Clone, PartialEq)]
@@ -121,30 +139,35 @@ pub enum EventsDest {
 /// Everything the supervisor needs, validated.
 #[derive(Debug)]
 pub struct Config {
-    pub grace: Duration,
-    /// (received, delivered) pairs; a delivered 0 drops the signal.
-    rewrite: Vec<(i32, i32)>,
+    /// From the first stop request to SIGKILL of everything left; None: no
+    /// grace period (the drop-in modes, as the peers: the runtime decides).
+    pub grace: Option<Duration>,
+    /// From the SIGTERM to the leftovers after the main child exited to
+    /// their SIGKILL.
+    pub leftover_grace: Duration,
+    /// (received, delivered) pairs; a delivered None drops the signal.
+    rewrite: Vec<(Signal, Option<Signal>)>,
     pub single_child: bool,
     pub events: EventsDest,
     pub termination_log: Option<PathBuf>,
     pub subreaper: bool,
-    pub parent_death: Option<i32>,
+    pub parent_death: Option<Signal>,
     pub success_exit: Vec<u8>,
-    pub log_level: LevelFilter,
+    pub log_level: Level,
     /// tini's `-w`: a warning for every orphan reaped.
     pub warn_on_reap: bool,
     pub command: Vec<OsString>,
 }
 
 impl Config {
-    /// The signal to deliver for `signo` as received; 0 drops it. The last
+    /// The signal to deliver for `sig` as received; None drops it. The last
     /// rule for a signal wins.
-    pub fn rewrite(&self, signo: i32) -> i32 {
+    pub fn rewrite(&self, sig: Signal) -> Option<Signal> {
         self.rewrite
             .iter()
             .rev()
-            .find(|(from, _)| *from == signo)
-            .map_or(signo, |(_, to)| *to)
+            .find(|(from, _)| *from == sig)
+            .map_or(Some(sig), |(_, to)| *to)
     }
 
     /// The shim's exit code for the app's `code`, after `--success-exit`.
@@ -177,13 +200,9 @@ pub fn parse(mode: Mode, args: Vec<OsString>) -> Config {
             Mode::DumbInit => DUMB_INIT_HELP,
         },
         Ok(Parsed::Version) => match mode {
-            Mode::Shim => concat!("shim ", env!("CARGO_PKG_VERSION"), "\n"),
-            Mode::Tini => concat!(
-                "tini version 0.19.0 - shim ",
-                env!("CARGO_PKG_VERSION"),
-                "\n"
-            ),
-            Mode::DumbInit => concat!("dumb-init v1.2.5 - shim ", env!("CARGO_PKG_VERSION"), "\n"),
+            Mode::Shim => concat!("shim ", version!(), "\n"),
+            Mode::Tini => concat!("tini version 0.19.0 - shim ", version!(), "\n"),
+            Mode::DumbInit => concat!("dumb-init v1.2.5 - shim ", version!(), "\n"),
         },
         Ok(Parsed::License) => concat!(
             "shim is distributed under the MIT or the Apache-2.0 license, at your option.",
@@ -200,8 +219,8 @@ pub fn parse(mode: Mode, args: Vec<OsString>) -> Config {
     std::process::exit(0);
 }
 
-/// Prints `error: MSG` (the first line names the problem) and the usage, then
-/// exits 2.
+/// Prints `shim: error: MSG` (the first line names the problem) and one
+/// line of hint, then exits 2.
 pub fn usage_error(msg: &str) -> ! {
     // A value may hold a line break or a terminal escape: show it escaped,
     // so the first line still names the problem, whole.
@@ -215,7 +234,7 @@ pub fn usage_error(msg: &str) -> ! {
                 .chain((!c.is_control()).then_some(c))
         })
         .collect();
-    eprintln!("error: {msg}\n\n{USAGE}\n\nFor more information, try '--help'.");
+    eprintln!("shim: error: {msg}\n{HINT}");
     std::process::exit(USAGE_ERROR);
 }
 
@@ -224,12 +243,12 @@ pub fn usage_error(msg: &str) -> ! {
 #[derive(Default)]
 struct Given {
     grace: Option<Duration>,
-    rewrite: Vec<(i32, i32)>,
+    rewrite: Vec<(Signal, Option<Signal>)>,
     single_child: bool,
     events: Option<EventsDest>,
     termination_log: Option<PathBuf>,
     no_subreaper: bool,
-    parent_death: Option<Option<i32>>,
+    parent_death: Option<Option<Signal>>,
     success_exit: Vec<u8>,
     verbose: u8,
     quiet: bool,
@@ -267,7 +286,7 @@ fn parse_from(
             Short('l') if mode == Mode::Tini => return Ok(Parsed::License),
             Short('p') if mode == Mode::Tini => {
                 let v = text(&mut p, "-p")?;
-                let sig = signals::parse(&v).map_err(|e| bad("-p", &v, e))?;
+                let sig = Signal::parse(&v).map_err(|e| bad("-p", &v, e))?;
                 g.parent_death = Some(Some(sig));
             }
             // dumb-init's.
@@ -351,10 +370,21 @@ fn from_env(
     }
     let flag = |name: &str| -> Result<bool, String> { Ok(var(name)?.is_some_and(|v| truthy(&v))) };
 
-    let grace = match (g.grace, var("SHIM_GRACE")?) {
-        (Some(d), _) => d,
-        (None, Some(v)) => parse_duration(&v).map_err(|e| bad("SHIM_GRACE", &v, e))?,
-        (None, None) => parse_duration(DEFAULT_GRACE).expect("the default parses"),
+    let given_grace = match (g.grace, var("SHIM_GRACE")?) {
+        (Some(d), _) => Some(d),
+        (None, Some(v)) => Some(parse_duration(&v).map_err(|e| bad("SHIM_GRACE", &v, e))?),
+        (None, None) => None,
+    };
+    // The drop-in modes stop as their peers do: a stop request is forwarded
+    // and the runtime's own timeout decides; leftovers after the main child
+    // get a second, so a container ends about as soon as with the peer.
+    let (grace, leftover_grace) = match (mode, given_grace) {
+        (_, Some(g)) => (Some(g), g),
+        (Mode::Shim, None) => {
+            let g = parse_duration(DEFAULT_GRACE).expect("the default parses");
+            (Some(g), g)
+        }
+        (Mode::Tini | Mode::DumbInit, None) => (None, DROP_IN_LEFTOVER_GRACE),
     };
     let mut rewrite = match (g.rewrite.is_empty(), var("SHIM_REWRITE")?) {
         (true, Some(v)) => list("SHIM_REWRITE", &v, parse_rewrite)?,
@@ -383,7 +413,7 @@ fn from_env(
         (Some(p), _) => p,
         (None, Some(v)) => parse_parent_death(&v).map_err(|e| bad("SHIM_PARENT_DEATH", &v, e))?,
         // tini and dumb-init do nothing on their parent's death unless asked.
-        (None, None) if mode == Mode::Shim => Some(libc::SIGTERM),
+        (None, None) if mode == Mode::Shim => Some(Signal::TERM),
         (None, None) => None,
     };
     let success_exit = match (g.success_exit.is_empty(), var("SHIM_SUCCESS_EXIT")?) {
@@ -391,12 +421,12 @@ fn from_env(
         _ => g.success_exit,
     };
     let log_level = match (g.quiet, g.verbose) {
-        (true, _) => LevelFilter::ERROR,
-        (false, 1) => LevelFilter::INFO,
-        (false, 2) => LevelFilter::DEBUG,
-        (false, 3..) => LevelFilter::TRACE,
+        (true, _) => Level::Error,
+        (false, 1) => Level::Info,
+        (false, 2) => Level::Debug,
+        (false, 3..) => Level::Trace,
         (false, 0) => match var("SHIM_LOG")? {
-            Some(v) => v.parse().map_err(|_| {
+            Some(v) => Level::parse(&v).ok_or_else(|| {
                 bad(
                     "SHIM_LOG",
                     &v,
@@ -405,17 +435,17 @@ fn from_env(
             })?,
             None => match mode {
                 Mode::Tini => match var("TINI_VERBOSITY")?.as_deref().map(str::trim) {
-                    None | Some("1") => LevelFilter::WARN,
-                    Some("0") => LevelFilter::ERROR,
-                    Some("2") => LevelFilter::INFO,
-                    Some("3") => LevelFilter::DEBUG,
-                    Some(v) if v.parse::<u32>().is_ok() => LevelFilter::TRACE,
+                    None | Some("1") => Level::Warn,
+                    Some("0") => Level::Error,
+                    Some("2") => Level::Info,
+                    Some("3") => Level::Debug,
+                    Some(v) if v.parse::<u32>().is_ok() => Level::Trace,
                     Some(v) => return Err(bad("TINI_VERBOSITY", v, "not a number".into())),
                 },
                 Mode::DumbInit if var("DUMB_INIT_DEBUG")?.is_some_and(|v| truthy(&v)) => {
-                    LevelFilter::DEBUG
+                    Level::Debug
                 }
-                _ => LevelFilter::WARN,
+                _ => Level::Warn,
             },
         },
     };
@@ -432,11 +462,12 @@ fn from_env(
         // dumb-init's default: the terminal's stop signals become SIGSTOP,
         // so Ctrl-Z stops even an app that catches SIGTSTP. Rules given by
         // the user come later and win.
-        let stops = [libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU];
-        rewrite.splice(0..0, stops.map(|s| (s, libc::SIGSTOP)));
+        let stops = [Signal::TSTP, Signal::TTIN, Signal::TTOU];
+        rewrite.splice(0..0, stops.map(|s| (s, Some(Signal::STOP))));
     }
     Ok(Config {
         grace,
+        leftover_grace,
         rewrite,
         single_child,
         events,
@@ -480,28 +511,28 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     if let Ok(secs) = t.parse::<f64>() {
         return Duration::try_from_secs_f64(secs)
-            .map_err(|_| format!("'{text}' is not a duration (negative or too large)"));
+            .map_err(|_| "expected a duration that is not negative or too large".into());
     }
     humantime::parse_duration(t)
-        .map_err(|e| format!("'{text}' is not a duration like 500ms, 10s or 2m ({e})"))
+        .map_err(|_| "expected a duration like 500ms, 10s, 2m or 1m30s".into())
 }
 
 /// `FROM:TO`, each a signal name or number; `TO` of 0 drops `FROM`.
-fn parse_rewrite(text: &str) -> Result<(i32, i32), String> {
+fn parse_rewrite(text: &str) -> Result<(Signal, Option<Signal>), String> {
     let (from, to) = text
         .split_once(':')
         .ok_or_else(|| format!("'{text}' is not FROM:TO"))?;
-    let from = signals::parse(from)?;
-    if matches!(from, libc::SIGKILL | libc::SIGSTOP) {
+    let from = Signal::parse(from)?;
+    if matches!(from, Signal::KILL | Signal::STOP) {
         return Err(format!(
             "{} cannot be caught, so it cannot be rewritten",
-            signals::name(from)
+            from.name()
         ));
     }
     let to = if to.trim() == "0" {
-        0
+        None
     } else {
-        signals::parse(to)?
+        Some(Signal::parse(to)?)
     };
     Ok((from, to))
 }
@@ -527,22 +558,40 @@ fn parse_events(value: OsString) -> Result<EventsDest, (String, String)> {
                 }
                 Ok(EventsDest::Fd(fd))
             }
-            None => Ok(EventsDest::Path(PathBuf::from(value))),
+            // A path must say it is one: a mistyped keyword (`stdrr`) must
+            // not quietly become a file in the working directory.
+            None if value.as_encoded_bytes().contains(&b'/') => {
+                Ok(EventsDest::Path(PathBuf::from(value)))
+            }
+            None => Err((
+                text,
+                "expected stderr, stdout, fd:N, off, or a file path with a '/' (./events.jsonl)"
+                    .into(),
+            )),
         },
     }
 }
 
-fn parse_parent_death(text: &str) -> Result<Option<i32>, String> {
+fn parse_parent_death(text: &str) -> Result<Option<Signal>, String> {
     if text.trim().eq_ignore_ascii_case("off") {
         Ok(None)
     } else {
-        signals::parse(text).map(Some)
+        Signal::parse(text).map(Some)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The number delivered for signal `n` as received; 0 when dropped.
+    fn rw(c: &Config, n: i32) -> i32 {
+        c.rewrite(Signal::new(n).unwrap()).map_or(0, Signal::number)
+    }
+
+    fn sig(n: i32) -> Option<Signal> {
+        Signal::new(n)
+    }
 
     #[test]
     fn durations_take_units_or_bare_seconds() {
@@ -559,9 +608,12 @@ mod tests {
 
     #[test]
     fn rewrites_take_names_numbers_and_zero() {
-        assert_eq!(parse_rewrite("TERM:QUIT"), Ok((15, 3)));
-        assert_eq!(parse_rewrite("SIGHUP:10"), Ok((1, 10)));
-        assert_eq!(parse_rewrite("int:0"), Ok((2, 0)));
+        assert_eq!(
+            parse_rewrite("TERM:QUIT"),
+            Ok((Signal::TERM, Some(Signal::QUIT)))
+        );
+        assert_eq!(parse_rewrite("SIGHUP:10"), Ok((Signal::HUP, sig(10))));
+        assert_eq!(parse_rewrite("int:0"), Ok((Signal::INT, None)));
         assert!(parse_rewrite("KILL:TERM").is_err());
         assert!(parse_rewrite("TERM").is_err());
         assert!(parse_rewrite("TERM:BOGUS").is_err());
@@ -577,6 +629,9 @@ mod tests {
         assert!(ev("fd:x").is_err());
         assert!(ev("").is_err());
         assert_eq!(ev("/tmp/e.log"), Ok(EventsDest::Path("/tmp/e.log".into())));
+        assert_eq!(ev("./e.log"), Ok(EventsDest::Path("./e.log".into())));
+        assert!(ev("stdrr").is_err(), "a mistyped keyword is not a file");
+        assert!(ev("bogus:1").is_err());
     }
 
     fn run(args: &[&str], env: &[(&str, &str)]) -> Result<Config, String> {
@@ -609,7 +664,7 @@ mod tests {
         assert!(c.warn_on_reap && c.subreaper);
         assert_eq!(c.parent_death, None);
         assert_eq!(c.success_exit, [3]);
-        assert_eq!(c.log_level, LevelFilter::DEBUG);
+        assert_eq!(c.log_level, Level::Debug);
         let c = run_as(
             Mode::Tini,
             &["-g", "-p", "SIGKILL", "--grace", "2s", "a"],
@@ -617,12 +672,12 @@ mod tests {
         )
         .unwrap();
         assert!(!c.single_child);
-        assert_eq!(c.parent_death, Some(libc::SIGKILL));
-        assert_eq!(c.grace, Duration::from_secs(2));
+        assert_eq!(c.parent_death, Some(Signal::KILL));
+        assert_eq!(c.grace, Some(Duration::from_secs(2)));
         let env = [("TINI_KILL_PROCESS_GROUP", "1"), ("TINI_VERBOSITY", "3")];
         let c = run_as(Mode::Tini, &["a"], &env).unwrap();
         assert!(!c.single_child);
-        assert_eq!(c.log_level, LevelFilter::DEBUG);
+        assert_eq!(c.log_level, Level::Debug);
         assert!(run_as(Mode::Tini, &["a"], &[("TINI_VERBOSITY", "x")]).is_err());
         // -s and TINI_SUBREAPER win over SHIM_NO_SUBREAPER; it alone turns it off.
         let no = [("SHIM_NO_SUBREAPER", "1")];
@@ -636,27 +691,41 @@ mod tests {
     fn dumb_init_mode_takes_dumb_inits_flags_and_defaults() {
         let c = run_as(Mode::DumbInit, &["-r", "15:3", "-r", "TTIN:0", "a"], &[]).unwrap();
         assert!(!c.single_child, "dumb-init signals the group");
-        assert_eq!(c.rewrite(15), 3);
+        assert_eq!(rw(&c, 15), 3);
         // Its default job-control rewrites, unless a rule of the user's says otherwise.
-        assert_eq!((c.rewrite(20), c.rewrite(21), c.rewrite(22)), (19, 0, 19));
+        assert_eq!((rw(&c, 20), rw(&c, 21), rw(&c, 22)), (19, 0, 19));
         assert_eq!(c.parent_death, None);
         let c = run_as(Mode::DumbInit, &["-c", "--verbose", "a"], &[]).unwrap();
         assert!(c.single_child);
-        assert_eq!(c.rewrite(20), 20, "no job-control rewrites with -c");
-        assert_eq!(c.log_level, LevelFilter::DEBUG);
+        assert_eq!(rw(&c, 20), 20, "no job-control rewrites with -c");
+        assert_eq!(c.log_level, Level::Debug);
         let env = [("DUMB_INIT_SETSID", "0"), ("DUMB_INIT_DEBUG", "1")];
         let c = run_as(Mode::DumbInit, &["a"], &env).unwrap();
         assert!(c.single_child);
-        assert_eq!(c.log_level, LevelFilter::DEBUG);
+        assert_eq!(c.log_level, Level::Debug);
         assert!(run_as(Mode::DumbInit, &["-w", "a"], &[]).is_err());
+    }
+
+    #[test]
+    fn the_drop_in_modes_have_no_grace_unless_given_and_a_second_for_leftovers() {
+        for mode in [Mode::Tini, Mode::DumbInit] {
+            let c = run_as(mode, &["a"], &[]).unwrap();
+            assert_eq!((c.grace, c.leftover_grace), (None, Duration::from_secs(1)));
+            let c = run_as(mode, &["a"], &[("SHIM_GRACE", "3s")]).unwrap();
+            let three = Duration::from_secs(3);
+            assert_eq!((c.grace, c.leftover_grace), (Some(three), three));
+        }
+        let c = run(&["a"], &[]).unwrap();
+        assert_eq!(c.grace, Some(Duration::from_secs(8)));
+        assert_eq!(c.leftover_grace, Duration::from_secs(8));
     }
 
     #[test]
     fn the_command_starts_at_the_first_value_and_keeps_everything_after_it() {
         let c = run(&["-vv", "-g5", "ls", "-la", "--", "x"], &[]).unwrap();
         assert_eq!(c.command, ["ls", "-la", "--", "x"]);
-        assert_eq!(c.grace, Duration::from_secs(5));
-        assert_eq!(c.log_level, LevelFilter::DEBUG);
+        assert_eq!(c.grace, Some(Duration::from_secs(5)));
+        assert_eq!(c.log_level, Level::Debug);
         let c = run(&["--grace=1s", "--", "--weird"], &[]).unwrap();
         assert_eq!(c.command, ["--weird"]);
     }
@@ -694,9 +763,9 @@ mod tests {
             ("SHIM_PARENT_DEATH", "off"),
         ];
         let c = run(&["a"], &env).unwrap();
-        assert_eq!(c.grace, Duration::from_secs(3));
+        assert_eq!(c.grace, Some(Duration::from_secs(3)));
         assert_eq!(c.success_exit, [3, 4]);
-        assert_eq!((c.rewrite(15), c.rewrite(2), c.rewrite(1)), (3, 0, 1));
+        assert_eq!((rw(&c, 15), rw(&c, 2), rw(&c, 1)), (3, 0, 1));
         assert!(c.single_child && c.subreaper);
         assert_eq!(c.parent_death, None);
         let c = run(
@@ -714,9 +783,9 @@ mod tests {
             &env,
         )
         .unwrap();
-        assert_eq!(c.grace, Duration::from_secs(1));
+        assert_eq!(c.grace, Some(Duration::from_secs(1)));
         assert_eq!(c.success_exit, [9]);
-        assert_eq!((c.rewrite(15), c.rewrite(1)), (15, 10));
-        assert_eq!(c.parent_death, Some(2));
+        assert_eq!((rw(&c, 15), rw(&c, 1)), (15, 10));
+        assert_eq!(c.parent_death, Some(Signal::INT));
     }
 }

@@ -5,16 +5,16 @@
 //! counts it, says so once on its own diagnostics, and goes on. It never
 //! waits for a reader and never changes an exit code because of it.
 
-use std::borrow::Cow;
 use std::path::PathBuf;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
 use crate::cli::EventsDest;
-use crate::output::{self, Output};
+use crate::diag;
+use crate::output::{self, Output, Written};
 use crate::reaper::Status;
-use crate::signals;
+use crate::signals::Signal;
 
 /// How a process ended, from the shim's point of view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -25,6 +25,28 @@ pub enum Outcome {
     Crashed,
     Stopped,
     Killed,
+}
+
+/// What started a stop, or (`External`) the termination signal from
+/// elsewhere that ended a process while none was in progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// A stop request, named as received (before any rewrite).
+    Signal(Signal),
+    ParentDeath,
+    MainExited,
+    External(Signal),
+}
+
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StopReason::Signal(s) => write!(f, "signal:{}", s.name()),
+            StopReason::ParentDeath => f.write_str("parent-death"),
+            StopReason::MainExited => f.write_str("main-exited"),
+            StopReason::External(s) => write!(f, "external:{}", s.name()),
+        }
+    }
 }
 
 impl Outcome {
@@ -52,11 +74,12 @@ pub struct Exit<'a> {
     outcome: Outcome,
     intentional: bool,
     code: Option<i32>,
-    signal: Option<Cow<'static, str>>,
+    signal: Option<&'static str>,
     signo: Option<i32>,
     core_dumped: Option<bool>,
     runtime_ms: Option<u64>,
-    stop_reason: Option<&'a str>,
+    #[serde(serialize_with = "display_or_null")]
+    stop_reason: Option<StopReason>,
 }
 
 impl<'a> Exit<'a> {
@@ -68,11 +91,14 @@ impl<'a> Exit<'a> {
         status: Status,
         outcome: Outcome,
         runtime_ms: Option<u64>,
-        stop_reason: Option<&'a str>,
+        stop_reason: Option<StopReason>,
     ) -> Self {
-        let (code, signo, core_dumped) = match status {
+        let (code, signal, core_dumped) = match status {
             Status::Exited(code) => (Some(code), None, None),
-            Status::Signaled { signo, core_dumped } => (None, Some(signo), Some(core_dumped)),
+            Status::Signaled {
+                signal,
+                core_dumped,
+            } => (None, Some(signal), Some(core_dumped)),
         };
         Exit {
             ts: now(),
@@ -83,8 +109,8 @@ impl<'a> Exit<'a> {
             outcome,
             intentional: outcome.intentional(),
             code,
-            signal: signo.map(signals::name),
-            signo,
+            signal: signal.map(Signal::name),
+            signo: signal.map(Signal::number),
             core_dumped,
             runtime_ms,
             stop_reason,
@@ -113,8 +139,25 @@ struct ShimExit {
 /// RFC 3339 UTC with milliseconds: `2026-11-21T22:50:01.123Z`.
 type Timestamp = humantime::Rfc3339Timestamp;
 
+/// The wall clock, held within the years RFC 3339 can write (humantime
+/// panics before 1970 and writes no valid time past 9999): a clock set
+/// that wrong must not cost PID 1 its life, nor a line its shape.
 fn now() -> Timestamp {
-    humantime::format_rfc3339_millis(SystemTime::now())
+    let epoch = SystemTime::UNIX_EPOCH;
+    // 9999-12-31T23:59:59.999Z
+    let last = epoch + Duration::from_millis(253_402_300_799_999);
+    let t = SystemTime::now().clamp(epoch, last);
+    humantime::format_rfc3339_millis(t)
+}
+
+fn display_or_null<S: serde::Serializer>(
+    v: &Option<impl std::fmt::Display>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.collect_str(v),
+        None => s.serialize_none(),
+    }
 }
 
 /// Writes a field through its Display, straight into the line (no String).
@@ -124,17 +167,35 @@ fn display<S: serde::Serializer>(v: &impl std::fmt::Display, s: S) -> Result<S::
 
 enum Sink {
     Off,
-    /// Shared with the shim's diagnostics, so the two never interleave.
+    /// Shared with the shim's diagnostics, so the two never share a line.
     Stderr,
     Out(Output),
-    /// A path: opened at start, and again at the next event if that failed.
-    Path(PathBuf, Option<Output>),
+    /// A path, opened again when log rotation moved or deleted the file.
+    Path(PathBuf, Output),
+}
+
+/// Kubernetes reads at most this much of a termination message.
+const TERMINATION_LOG_MAX: usize = 4096;
+
+/// The termination log, and what was at its path before the app started:
+/// a file that changed since holds the app's own message.
+struct TerminationLog {
+    path: PathBuf,
+    before: Option<FileState>,
+}
+
+type FileState = (u64, u64, i64, i64, u64);
+
+fn file_state(path: &std::path::Path) -> Option<FileState> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.dev(), m.ino(), m.mtime(), m.mtime_nsec(), m.size()))
 }
 
 /// The events destination and the termination log.
 pub struct Events {
     sink: Sink,
-    termination_log: Option<PathBuf>,
+    termination_log: Option<TerminationLog>,
     dropped: u64,
     line: Vec<u8>,
     /// Lines queued for one write (see `flush`), and how many.
@@ -143,7 +204,8 @@ pub struct Events {
 }
 
 impl Events {
-    pub fn open(dest: &EventsDest, termination_log: Option<PathBuf>) -> Events {
+    /// Opens the destination; an error names what could not be opened.
+    pub fn open(dest: &EventsDest, termination_log: Option<PathBuf>) -> Result<Events, String> {
         let sink = match dest {
             EventsDest::Off => Sink::Off,
             EventsDest::Fd(libc::STDERR_FILENO) => Sink::Stderr,
@@ -156,26 +218,27 @@ impl Events {
                 }
                 Sink::Out(Output::for_fd(*fd))
             }
-            EventsDest::Path(path) => {
-                let out = Output::append(path)
-                    .map_err(|e| {
-                        let p = path.display();
-                        tracing::warn!(
-                            "could not open the events file {p}: {e}; trying again at each event"
-                        )
-                    })
-                    .ok();
-                Sink::Path(path.clone(), out)
-            }
+            EventsDest::Path(path) => match Output::append(path) {
+                Ok(out) => Sink::Path(path.clone(), out),
+                Err(e) => {
+                    return Err(format!(
+                        "cannot open the events file {}: {e}",
+                        path.display()
+                    ));
+                }
+            },
         };
-        Events {
+        Ok(Events {
             sink,
-            termination_log,
+            termination_log: termination_log.map(|path| TerminationLog {
+                before: file_state(&path),
+                path,
+            }),
             dropped: 0,
             line: Vec::with_capacity(512),
             batch: Vec::with_capacity(libc::PIPE_BUF),
             batched: 0,
-        }
+        })
     }
 
     /// False with `--events off`: nothing but the termination log is written.
@@ -193,14 +256,27 @@ impl Events {
         self.emit(event, event.role == Role::Main);
     }
 
+    /// The `spawn_failed` line. `error` names COMMAND, which may be huge: it
+    /// is shortened so the line stays within PIPE_BUF, which a pipe takes
+    /// whole.
     pub fn spawn_failed(&mut self, error: &str, code: i32) {
-        let event = SpawnFailed {
-            ts: now(),
-            event: "spawn_failed",
-            error,
-            code,
-        };
-        self.emit(&event, true);
+        let mut error = std::borrow::Cow::Borrowed(error);
+        loop {
+            let event = SpawnFailed {
+                ts: now(),
+                event: "spawn_failed",
+                error: &error,
+                code,
+            };
+            let mut line = Vec::new();
+            fill_line(&mut line, &event);
+            let excess = line.len().saturating_sub(libc::PIPE_BUF);
+            if excess == 0 {
+                self.emit(&event, true);
+                break;
+            }
+            error = shorten(&error, excess).into();
+        }
         self.flush();
     }
 
@@ -213,9 +289,11 @@ impl Events {
         };
         self.emit(&event, false);
         self.flush();
+        // The last chance to end a line a slow destination took part of.
+        self.drain(Duration::from_millis(250));
         if self.dropped > 0 {
-            tracing::warn!(
-                "{} exit event(s) could not be written and were dropped",
+            diag::warning!(
+                "{} event line(s) could not be written and were dropped",
                 self.dropped
             );
         }
@@ -241,54 +319,144 @@ impl Events {
 
     /// Writes the queued lines. The supervisor flushes after each burst of
     /// exits it reaps, so a storm of orphans costs one write per burst, not
-    /// per line; a batch never exceeds PIPE_BUF bytes unless one line does,
-    /// so a pipe takes all of it or none (such writes are atomic), and every
-    /// line goes out whole.
+    /// per line; a batch never exceeds PIPE_BUF bytes (no line does), so a
+    /// pipe takes all of it or none, and every line goes out whole.
     pub fn flush(&mut self) {
         if self.batch.is_empty() {
             return;
         }
+        let batch = &self.batch;
         let result = match &mut self.sink {
-            Sink::Off => Ok(()),
-            Sink::Stderr => output::stderr().write_line(&self.batch),
-            Sink::Out(out) => out.write_line(&self.batch),
+            Sink::Off => Ok(Written::Whole),
+            Sink::Stderr => output::with_stderr(|out| out.write_line(batch)),
+            Sink::Out(out) => out.write_line(batch),
             Sink::Path(path, out) => {
-                // Not there at the start, or gone: try again, quietly (a
-                // failure counts as a dropped event, warned about once).
-                if out.is_none() {
-                    *out = Output::append(path).ok();
-                }
-                match out {
-                    Some(out) => out.write_line(&self.batch),
-                    None => Err(std::io::Error::other(format!(
-                        "cannot open {}",
-                        path.display()
-                    ))),
-                }
+                reopen_if_moved(path, out);
+                out.write_line(batch)
             }
         };
-        if let Err(e) = result {
-            if self.dropped == 0 {
-                tracing::warn!(
-                    "could not write an exit event ({e}); it is dropped, and so are later ones that cannot be written"
-                );
-            }
+        let lost = match result {
+            Ok(Written::Whole | Written::Started) => None,
+            Ok(Written::Dropped) => Some("the destination is full".to_string()),
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(why) = lost {
+            diag::warn_once(
+                diag::Once::Events,
+                format_args!(
+                    "could not write an event line ({why}); it is dropped, and so are later ones that cannot be written"
+                ),
+            );
             self.dropped += self.batched;
         }
         self.batch.clear();
         self.batched = 0;
     }
 
-    fn write_termination_log(&self, line: &[u8]) {
-        if let Some(path) = &self.termination_log {
-            if let Err(e) = output::replace_file(path, line) {
-                tracing::warn!(
-                    "could not write the termination log {}: {e}",
-                    path.display()
-                );
-            }
+    fn with_output<R>(&mut self, f: impl FnOnce(&mut Output) -> R) -> Option<R> {
+        match &mut self.sink {
+            Sink::Off => None,
+            Sink::Stderr => Some(output::with_stderr(f)),
+            Sink::Out(out) | Sink::Path(_, out) => Some(f(out)),
         }
     }
+
+    /// The descriptor the loop waits on for room, while a line the
+    /// destination took only part of waits for its rest.
+    pub fn waiting_fd(&mut self) -> Option<std::os::fd::RawFd> {
+        self.with_output(|out| out.waiting_fd()).flatten()
+    }
+
+    /// The destination has room: write the rest of the started line.
+    pub fn resume(&mut self) {
+        self.with_output(Output::resume);
+    }
+
+    fn drain(&mut self, limit: Duration) {
+        self.with_output(|out| out.drain(limit));
+    }
+
+    /// Overwrites the termination log with `line`, keeping the app's own
+    /// message, if it wrote one there, as `message`.
+    fn write_termination_log(&self, line: &[u8]) {
+        let Some(log) = &self.termination_log else {
+            return;
+        };
+        let mut content = line.to_vec();
+        if file_state(&log.path) != log.before {
+            if let Some(message) = read_message(&log.path) {
+                content = with_message(line, &message);
+            }
+        }
+        if let Err(e) = output::replace_file(&log.path, &content) {
+            diag::warning!(
+                "could not write the termination log {}: {e}",
+                log.path.display()
+            );
+        }
+    }
+}
+
+/// The path now names another file (rotated) or none (deleted): open it
+/// again, so events go where the path says. Failing that, the old file.
+fn reopen_if_moved(path: &std::path::Path, out: &mut Output) {
+    use std::os::unix::fs::MetadataExt;
+    let now = std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()));
+    if now.is_some() && now == out.identity() {
+        return;
+    }
+    if let Ok(fresh) = Output::append(path) {
+        *out = fresh;
+    }
+}
+
+/// The app's own termination message: the file's text, if it is not empty.
+fn read_message(path: &std::path::Path) -> Option<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    let file = std::fs::File::open(path).ok()?;
+    file.take(TERMINATION_LOG_MAX as u64 * 4)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    (!bytes.is_empty()).then(|| String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// `line` (an object and its newline) with `"message":...` added, the
+/// message's end cut at a character boundary where the whole would pass
+/// Kubernetes's limit.
+fn with_message(line: &[u8], message: &str) -> Vec<u8> {
+    let Some(object) = line.strip_suffix(b"}\n") else {
+        return line.to_vec();
+    };
+    let mut message = std::borrow::Cow::Borrowed(message);
+    loop {
+        let mut out = object.to_vec();
+        out.extend_from_slice(b",\"message\":");
+        let _ = serde_json::to_writer(&mut out, &*message);
+        out.extend_from_slice(b"}\n");
+        let excess = out.len().saturating_sub(TERMINATION_LOG_MAX);
+        if excess == 0 || message.is_empty() {
+            return out;
+        }
+        message = shorten(&message, excess).into();
+    }
+}
+
+/// `text` less at least `by` bytes from its end, cut at a character
+/// boundary, with an ellipsis to say so.
+fn shorten(text: &str, by: usize) -> String {
+    const MORE: &str = "…";
+    let keep = text.len().saturating_sub(by + MORE.len());
+    if keep == 0 {
+        return String::new();
+    }
+    let mut end = keep;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    // A trailing ellipsis already there is cut again, not added to.
+    let kept = text[..end].strip_suffix(MORE).unwrap_or(&text[..end]);
+    format!("{kept}{MORE}")
 }
 
 fn fill_line(line: &mut Vec<u8>, event: &impl Serialize) {
@@ -341,7 +509,7 @@ mod tests {
             Role::Main,
             Some("server"),
             Status::Signaled {
-                signo: 11,
+                signal: Signal::new(11).unwrap(),
                 core_dumped: true,
             },
             Outcome::Crashed,

@@ -22,11 +22,11 @@ pub fn run(args: &[OsString]) -> i32 {
     };
     match install(Path::new(dest)) {
         Ok(target) => {
-            tracing::info!("installed {}", target.display());
+            crate::diag::info!("installed {}", target.display());
             0
         }
         Err(e) => {
-            eprintln!("error: shim install: {e:#}");
+            eprintln!("shim: error: install: {e:#}");
             INSTALL_FAILED
         }
     }

@@ -15,9 +15,11 @@ use std::ffi::{CStr, OsString, c_char, c_int};
 use std::os::unix::ffi::OsStrExt;
 
 mod cli;
+mod diag;
 mod events;
 mod install;
 mod output;
+mod procfs;
 mod reaper;
 mod signals;
 mod spawn;
@@ -31,7 +33,7 @@ extern "C" fn c_main(argc: c_int, argv: *const *const c_char) -> c_int {
     // First of all: from here on a signal waits, pending, for the loop
     // instead of killing the shim with its default action.
     if let Err(e) = signals::block_all() {
-        eprintln!("error: cannot block signals: {e}");
+        eprintln!("shim: error: cannot block signals: {e}");
         return 1;
     }
     let sigchld_ignored = signals::reclaim_sigchld();
@@ -46,20 +48,9 @@ extern "C" fn c_main(argc: c_int, argv: *const *const c_char) -> c_int {
     let mode = cli::Mode::from_argv0(args.next().as_deref());
     let args: Vec<OsString> = args.collect();
     if mode == cli::Mode::Shim && args.first().is_some_and(|a| a == "install") {
-        init_diagnostics(tracing::level_filters::LevelFilter::WARN);
         std::process::exit(install::run(&args[1..]));
     }
     let config = cli::parse(mode, args);
-    init_diagnostics(config.log_level);
+    diag::set_level(config.log_level);
     std::process::exit(supervisor::run(config, sigchld_ignored));
-}
-
-/// The shim's own diagnostics: plain lines on stderr, written without ever
-/// blocking (see `output`).
-fn init_diagnostics(level: tracing::level_filters::LevelFilter) {
-    tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(|| output::Diagnostics)
-        .without_time()
-        .init();
 }

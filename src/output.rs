@@ -1,24 +1,37 @@
 //! Writing whole lines without ever blocking PID 1.
 //!
-//! The shim shares stdout and stderr with the app, so it cannot set
+//! The shim shares stdout and stderr with the app, so it cannot simply set
 //! O_NONBLOCK on them: that flag lives on the open file description and would
-//! change the app's writes too. Instead each destination gets its own
-//! non-blocking path: a pipe, FIFO or terminal is reopened through
-//! /proc/self/fd (a new description the shim alone owns), a socket is written
-//! with MSG_DONTWAIT, a regular file never blocks. A line that cannot be
-//! written at once is dropped, never retried: PID 1 must not wait on a reader.
+//! change the app's writes too. Each destination gets its own non-blocking
+//! path instead:
+//! - a regular file never blocks;
+//! - a socket is written with MSG_DONTWAIT (and MSG_NOSIGNAL);
+//! - a pipe, FIFO or terminal is reopened through /proc/self/fd, a new
+//!   description the shim alone owns; a terminal that refuses that (a
+//!   root-owned pty and a shim running as another user) is reopened as
+//!   /dev/tty when it is the shim's controlling terminal;
+//! - failing both, O_NONBLOCK is set on the shared description for the one
+//!   write and cleared again. The app then sees it only if it writes in
+//!   that instant to a destination too full to take its write at once.
+//!
+//! A line is never torn: what a destination takes of it is remembered, and
+//! the rest goes first as soon as it takes more (the loop waits for that with
+//! `waiting_fd`). A line that cannot be started is dropped whole, never
+//! waited for: PID 1 must not wait on a reader.
 
 use std::fs::OpenOptions;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
+use std::sync::Mutex;
 
 enum Fd {
     Borrowed(RawFd),
     Owned(OwnedFd),
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
     /// write(2) cannot block: a regular file, or a description we own with
     /// O_NONBLOCK set.
@@ -26,35 +39,42 @@ enum Mode {
     /// A socket: send(2) with MSG_DONTWAIT, so the shared description keeps
     /// its flags; MSG_NOSIGNAL, so a closed peer raises no SIGPIPE.
     Socket,
-    /// Nothing better was possible: poll for room first, then write.
-    Polled,
+    /// A shared blocking description nothing else could replace: O_NONBLOCK
+    /// for the one write.
+    Toggled,
+}
+
+/// What became of a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    Whole,
+    /// Part of it went out; the rest goes before anything else.
+    Started,
+    /// Not a byte of it went out.
+    Dropped,
 }
 
 pub struct Output {
     fd: Fd,
     mode: Mode,
+    regular: bool,
+    /// The unwritten rest of a line the destination took only part of.
+    rest: Vec<u8>,
 }
 
 impl Output {
     /// A non-blocking writer for an inherited descriptor (1, 2, or `fd:N`).
     pub fn for_fd(fd: RawFd) -> Output {
+        let borrowed = |mode| Output::new(Fd::Borrowed(fd), mode);
         match file_type(fd) {
-            Some(libc::S_IFREG) => Output {
-                fd: Fd::Borrowed(fd),
-                mode: Mode::Plain,
-            },
-            Some(libc::S_IFSOCK) => Output {
-                fd: Fd::Borrowed(fd),
-                mode: Mode::Socket,
-            },
-            _ => match reopen_nonblocking(format!("/proc/self/fd/{fd}"), false) {
-                Ok(owned) => Output {
-                    fd: Fd::Owned(owned),
-                    mode: Mode::Plain,
-                },
-                Err(_) => Output {
-                    fd: Fd::Borrowed(fd),
-                    mode: Mode::Polled,
+            Some(libc::S_IFREG) => borrowed(Mode::Plain),
+            Some(libc::S_IFSOCK) => borrowed(Mode::Socket),
+            None => borrowed(Mode::Plain),
+            Some(_) => match reopen_nonblocking(format!("/proc/self/fd/{fd}"), false) {
+                Ok(owned) => Output::new(Fd::Owned(owned), Mode::Plain),
+                Err(_) => match controlling_terminal_for(fd) {
+                    Some(owned) => Output::new(Fd::Owned(owned), Mode::Plain),
+                    None => borrowed(Mode::Toggled),
                 },
             },
         }
@@ -62,10 +82,23 @@ impl Output {
 
     /// A file path, opened for appending (created 0644 if missing).
     pub fn append(path: &Path) -> io::Result<Output> {
-        Ok(Output {
-            fd: Fd::Owned(reopen_nonblocking(path, true)?),
-            mode: Mode::Plain,
-        })
+        Ok(Output::new(
+            Fd::Owned(reopen_nonblocking(path, true)?),
+            Mode::Plain,
+        ))
+    }
+
+    fn new(fd: Fd, mode: Mode) -> Output {
+        let raw = match &fd {
+            Fd::Borrowed(fd) => *fd,
+            Fd::Owned(fd) => fd.as_raw_fd(),
+        };
+        Output {
+            regular: file_type(raw) == Some(libc::S_IFREG),
+            fd,
+            mode,
+            rest: Vec::new(),
+        }
     }
 
     fn raw(&self) -> RawFd {
@@ -75,54 +108,144 @@ impl Output {
         }
     }
 
-    /// Writes `line` with one system call, or not at all. A short write (a
-    /// full disk) is reported as an error, the rest of the line is dropped.
-    pub fn write_line(&self, line: &[u8]) -> io::Result<()> {
-        let fd = self.raw();
-        if let Mode::Polled = self.mode {
+    /// (device, inode) of what this writes to.
+    pub fn identity(&self) -> Option<(u64, u64)> {
+        let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: fstat writes a whole `stat` into the buffer when it returns 0.
+        if unsafe { libc::fstat(self.raw(), st.as_mut_ptr()) } != 0 {
+            return None;
+        }
+        // SAFETY: fstat succeeded.
+        let st = unsafe { st.assume_init() };
+        Some((st.st_dev, st.st_ino))
+    }
+
+    /// The descriptor to wait on for room, while the rest of a line waits
+    /// (never a regular file: it is always "ready", and retried at the next
+    /// line instead).
+    pub fn waiting_fd(&self) -> Option<RawFd> {
+        (!self.rest.is_empty() && !self.regular).then(|| self.raw())
+    }
+
+    /// Writes what it can of the waiting rest; true when none is left.
+    pub fn resume(&mut self) -> bool {
+        if self.rest.is_empty() {
+            return true;
+        }
+        let rest = std::mem::take(&mut self.rest);
+        match self.write_some(&rest) {
+            Ok(n) if n < rest.len() => self.rest = rest[n..].to_vec(),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.rest = rest,
+            // The destination is gone (a closed pipe): nothing more of this
+            // line can ever be written.
+            Err(_) => {}
+        }
+        self.rest.is_empty()
+    }
+
+    /// Writes `line` whole, or starts it and keeps the rest, or drops it.
+    pub fn write_line(&mut self, line: &[u8]) -> io::Result<Written> {
+        if !self.resume() {
+            return Ok(Written::Dropped);
+        }
+        let n = match self.write_some(line) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Written::Dropped),
+            Err(e) => return Err(e),
+        };
+        if n == line.len() {
+            return Ok(Written::Whole);
+        }
+        if self.regular {
+            // A full disk took part of the line. In a file of the shim's own,
+            // cut that part off again so the file holds only whole lines; in
+            // a shared one, the rest goes at the next line.
+            if let Fd::Owned(_) = self.fd {
+                truncate_tail(self.raw(), n as u64);
+                return Err(io::Error::new(io::ErrorKind::WriteZero, "short write"));
+            }
+        }
+        if n == 0 {
+            return Ok(Written::Dropped);
+        }
+        self.rest = line[n..].to_vec();
+        Ok(Written::Started)
+    }
+
+    /// Spends at most `limit` waiting for room for the rest of a line (at
+    /// the shim's exit, the last chance to end a started line).
+    pub fn drain(&mut self, limit: std::time::Duration) {
+        let end = std::time::Instant::now() + limit;
+        while let Some(fd) = self.waiting_fd() {
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return;
+            }
             let mut pfd = libc::pollfd {
                 fd,
                 events: libc::POLLOUT,
                 revents: 0,
             };
-            // SAFETY: one valid pollfd, zero timeout.
-            let ready = unsafe { libc::poll(&mut pfd, 1, 0) };
-            if ready != 1 || pfd.revents & libc::POLLOUT == 0 {
-                return Err(io::ErrorKind::WouldBlock.into());
+            // SAFETY: one valid pollfd.
+            let ready = unsafe { libc::poll(&mut pfd, 1, left.as_millis().max(1) as i32) };
+            if ready < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                return;
             }
+            self.resume();
         }
-        loop {
+        if self.regular {
+            self.resume();
+        }
+    }
+
+    /// One write of as much of `bytes` as the destination takes now.
+    fn write_some(&self, bytes: &[u8]) -> io::Result<usize> {
+        let fd = self.raw();
+        let toggled = self.mode == Mode::Toggled && set_nonblocking(fd, true);
+        let result = loop {
             let n = match self.mode {
-                // SAFETY: `line` is valid for reads of its length.
+                // SAFETY: `bytes` is valid for reads of its length.
                 Mode::Socket => unsafe {
                     libc::send(
                         fd,
-                        line.as_ptr().cast(),
-                        line.len(),
+                        bytes.as_ptr().cast(),
+                        bytes.len(),
                         libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
                     )
                 },
                 // SAFETY: as above.
-                _ => unsafe { libc::write(fd, line.as_ptr().cast(), line.len()) },
+                _ => unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) },
             };
-            if n < 0 {
-                let err = io::Error::last_os_error();
-                if err.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(err);
+            if n >= 0 {
+                break Ok(n as usize);
             }
-            if n as usize != line.len() {
-                // A full disk took part of the line. In a file of the shim's
-                // own, cut that part off again, so the file holds only whole
-                // lines and the next one does not start mid-line.
-                if let (Fd::Owned(_), Some(libc::S_IFREG)) = (&self.fd, file_type(fd)) {
-                    truncate_tail(fd, n as u64);
-                }
-                return Err(io::Error::new(io::ErrorKind::WriteZero, "short write"));
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::Interrupted {
+                break Err(err);
             }
-            return Ok(());
+        };
+        if toggled {
+            set_nonblocking(fd, false);
         }
+        result
+    }
+}
+
+/// Sets (or clears) O_NONBLOCK; true when it changed something.
+fn set_nonblocking(fd: RawFd, on: bool) -> bool {
+    // SAFETY: F_GETFL/F_SETFL only change the description's status flags.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags < 0 || (flags & libc::O_NONBLOCK != 0) == on {
+            return false;
+        }
+        let flags = if on {
+            flags | libc::O_NONBLOCK
+        } else {
+            flags & !libc::O_NONBLOCK
+        };
+        libc::fcntl(fd, libc::F_SETFL, flags) == 0
     }
 }
 
@@ -135,6 +258,24 @@ fn file_type(fd: RawFd) -> Option<libc::mode_t> {
     }
     // SAFETY: fstat succeeded, so the buffer is initialised.
     Some(unsafe { st.assume_init() }.st_mode & libc::S_IFMT)
+}
+
+/// /dev/tty opened non-blocking, when it is the same terminal as `fd`: the
+/// controlling terminal opens whatever the pty's own permissions say.
+fn controlling_terminal_for(fd: RawFd) -> Option<OwnedFd> {
+    let want = std::fs::metadata(format!("/proc/self/fd/{fd}"))
+        .ok()
+        .map(|m| m.rdev())
+        .or_else(|| {
+            let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+            // SAFETY: as in file_type.
+            (unsafe { libc::fstat(fd, st.as_mut_ptr()) } == 0)
+                // SAFETY: fstat succeeded.
+                .then(|| unsafe { st.assume_init() }.st_rdev)
+        })?;
+    let tty = reopen_nonblocking("/dev/tty", false).ok()?;
+    let got = std::fs::File::from(tty);
+    (got.metadata().ok()?.rdev() == want).then(|| got.into())
 }
 
 /// Drops the last `n` bytes of the regular file `fd`.
@@ -173,34 +314,20 @@ pub fn replace_file(path: &Path, content: &[u8]) -> io::Result<()> {
         .mode(0o644)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
         .open(path)?;
-    let out = Output {
-        fd: Fd::Owned(file.into()),
-        mode: Mode::Plain,
-    };
-    out.write_line(content)
+    let mut out = Output::new(Fd::Owned(file.into()), Mode::Plain);
+    match out.write_line(content)? {
+        Written::Whole => Ok(()),
+        _ => Err(io::Error::new(io::ErrorKind::WriteZero, "short write")),
+    }
 }
 
-/// The shim's own diagnostics go to stderr through the same non-blocking path
-/// as the events, so a stuck stderr can never stall PID 1 either.
-pub struct Diagnostics;
+/// stderr: one writer for the diagnostics and for events sent there, so the
+/// two never share a line.
+static STDERR: Mutex<Option<Output>> = Mutex::new(None);
 
-static STDERR: std::sync::OnceLock<Output> = std::sync::OnceLock::new();
-
-pub fn stderr() -> &'static Output {
-    STDERR.get_or_init(|| Output::for_fd(libc::STDERR_FILENO))
-}
-
-impl io::Write for Diagnostics {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        // A diagnostic that cannot be written is dropped: it must never cost
-        // the app anything.
-        let _ = stderr().write_line(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
+pub fn with_stderr<R>(f: impl FnOnce(&mut Output) -> R) -> R {
+    let mut guard = STDERR.lock().unwrap_or_else(|e| e.into_inner());
+    f(guard.get_or_insert_with(|| Output::for_fd(libc::STDERR_FILENO)))
 }
 
 /// Keeps the shim's own later opens off fds 0-2: a closed standard descriptor

@@ -1,83 +1,137 @@
-//! The one loop: wait for a signal or the deadline, react, repeat until the
-//! main child and everything it left behind have been reaped.
+//! The one loop: wait for any event source (the signalfd, a slow events
+//! destination) or the earliest deadline, react, repeat until the main child
+//! and everything it left behind are gone.
 //!
-//! State, all of it here:
-//! - running: the main child is alive, no stop requested;
-//! - stopping: the first stop request (or the main child's exit) set
-//!   `stop_reason` and a `deadline` that never moves;
-//! - killing: the deadline passed, SIGKILL went to everything left
-//!   (`killed`), and is repeated every second while anything is left;
-//! - done: the main child is reaped and the shim has no children.
+//! The state is `Phase`, with the few facts the outcome rules need beside it
+//! (which signals went where, whether the main child is reaped).
 
-use std::borrow::Cow;
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::cli::Config;
-use crate::events::{Events, Exit, Outcome, Role};
+use crate::diag;
+use crate::events::{Events, Exit, Outcome, Role, StopReason};
+use crate::procfs::{self, Proc, Seen};
 use crate::reaper::{self, Reap, Reaped, Status};
-use crate::signals::{self, Received};
+use crate::signals::{self, Received, Sent, Signal, SignalFd, SignalSet, Target};
 use crate::spawn::{self, Child};
 
 /// How often SIGKILL is repeated after the grace period while something is
 /// still alive (a process forked between the /proc scan and the kill).
 const RESWEEP: Duration = Duration::from_secs(1);
 
+/// How often the group is looked at when it has members but the shim has no
+/// children to hear from (`--no-subreaper`: the members are someone else's).
+const GROUP_POLL: Duration = Duration::from_millis(50);
+
+/// Where the supervisor is between the spawn and its exit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// No stop requested, the main child alive or just reaped.
+    Running,
+    /// A stop is in progress; everything left gets SIGKILL at `kill_at`
+    /// (None: no grace period applies, the runtime's own timeout decides).
+    /// The deadline never moves later.
+    Stopping {
+        reason: StopReason,
+        kill_at: Option<Instant>,
+    },
+    /// The grace period ran out and SIGKILL went to everything left; it is
+    /// repeated at `resweep_at` while anything is.
+    Killing {
+        reason: StopReason,
+        resweep_at: Instant,
+    },
+}
+
+impl Phase {
+    fn reason(self) -> Option<StopReason> {
+        match self {
+            Phase::Running => None,
+            Phase::Stopping { reason, .. } | Phase::Killing { reason, .. } => Some(reason),
+        }
+    }
+
+    fn deadline(self) -> Option<Instant> {
+        match self {
+            Phase::Running => None,
+            Phase::Stopping { kill_at, .. } => kill_at,
+            Phase::Killing { resweep_at, .. } => Some(resweep_at),
+        }
+    }
+}
+
 pub fn run(config: Config, sigchld_ignored: bool) -> i32 {
-    // SAFETY: getpid cannot fail.
-    let me = unsafe { libc::getpid() };
+    let me = std::process::id() as i32;
     let pid1 = me == 1;
+    // Setup may fail loudly; once the app runs, nothing may stop the shim.
+    let mut events = match Events::open(&config.events, config.termination_log.clone()) {
+        Ok(events) => events,
+        Err(msg) => crate::cli::usage_error(&msg),
+    };
+    let signals = match SignalFd::open() {
+        Ok(fd) => fd,
+        // Out of descriptors (a tight RLIMIT_NOFILE): the app cannot be
+        // supervised, which is told like any other failure to start it.
+        Err(e) => {
+            let message = format!("cannot open a signalfd to supervise it: {e}");
+            diag::error!("{message}");
+            events.spawn_failed(&message, 126);
+            let code = config.map_exit(126);
+            events.shim_exit(code, 0);
+            return code;
+        }
+    };
     if !pid1 && config.subreaper {
         // Orphans of the app's descendants then come to the shim, not to the
         // host's init, so they are reaped and reported here.
         if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
-            tracing::warn!("cannot become a child subreaper: {e}");
+            diag::warning!("cannot become a child subreaper: {e}");
         }
     }
+    let adopts = pid1 || nix::sys::prctl::get_child_subreaper().unwrap_or(false);
     let parent = match config.parent_death {
         Some(sig) if !pid1 => watch_parent().map(|ppid| (ppid, sig)),
         _ => None,
     };
-    let mut events = Events::open(&config.events, config.termination_log.clone());
-    let proc = reaper::open_proc();
+    let proc = Proc::open();
     if proc.is_none() {
-        tracing::info!("/proc is not this PID namespace's: comm and process groups unknown");
+        diag::info!("/proc is not this PID namespace's: no names, and no scans for descendants");
     }
 
     let main = match spawn::start(&config.command, sigchld_ignored) {
         Ok(child) => child,
         Err(e) => {
-            let error = format!("{}: {}", config.command[0].to_string_lossy(), e.error);
-            tracing::error!("cannot run {error}");
-            events.spawn_failed(&error, e.code);
+            diag::error!("cannot run {}", e.message);
+            events.spawn_failed(&e.message, e.code);
             let code = config.map_exit(e.code);
             events.shim_exit(code, 0);
             return code;
         }
     };
-    tracing::info!("started {:?} as pid {}", config.command, main.pid);
+    diag::info!("started {:?} as pid {}", config.command, main.pid);
     // The app has the working directory it was given; the shim itself moves
     // to / so it never holds a directory or a mount busy (as dumb-init and
     // catatonit do).
     if let Err(e) = std::env::set_current_dir("/") {
-        tracing::debug!("cannot change directory to /: {e}");
+        diag::debug!("cannot change directory to /: {e}");
     }
 
     Supervisor {
         config,
         events,
+        signals,
         me,
         pid1,
+        adopts,
         proc,
         main,
         parent,
+        phase: Phase::Running,
         main_status: None,
+        main_reaped_at: 0,
         children_left: true,
-        forwarded: HashMap::new(),
-        terminated_rest: false,
-        stop_reason: None,
-        deadline: None,
-        killed: false,
+        forwarded: [None; Signal::MAX as usize + 1],
+        swept: SignalSet::default(),
         reaped: 0,
     }
     .run()
@@ -89,12 +143,11 @@ pub fn run(config: Config, sigchld_ignored: bool) -> i32 {
 /// the parent *thread* that forked the shim exits, which in a multi-threaded
 /// parent is not the parent's death: only a changed getppid() is.
 fn watch_parent() -> Option<i32> {
-    // SAFETY: getppid cannot fail.
-    let ppid = unsafe { libc::getppid() };
+    let ppid = std::os::unix::process::parent_id() as i32;
     match nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGCHLD) {
         Ok(()) => Some(ppid),
         Err(e) => {
-            tracing::warn!("cannot watch for the parent's death: {e}");
+            diag::warning!("cannot watch for the parent's death: {e}");
             None
         }
     }
@@ -103,26 +156,30 @@ fn watch_parent() -> Option<i32> {
 struct Supervisor {
     config: Config,
     events: Events,
+    signals: SignalFd,
     me: i32,
     pid1: bool,
-    /// /proc, when it is this PID namespace's (see `reaper::open_proc`).
-    proc: Option<std::os::fd::OwnedFd>,
+    /// Orphans are re-parented to the shim: it is PID 1 or a subreaper.
+    adopts: bool,
+    /// /proc, when it is this PID namespace's.
+    proc: Option<Proc>,
     main: Child,
     /// The parent pid being watched, and the signal its death stands for.
-    parent: Option<(i32, i32)>,
+    parent: Option<(i32, Signal)>,
+    phase: Phase,
     /// Set when the main child has been reaped.
     main_status: Option<Status>,
+    /// When it was reaped, in /proc's clock ticks: a member of its group
+    /// that started before then is a leftover, not a stranger that took up
+    /// the freed group id.
+    main_reaped_at: u64,
     /// False once waitid said the shim has no children at all.
     children_left: bool,
-    /// Signals delivered to the main child (or its group), by number, with
-    /// the name of the signal the shim received for each.
-    forwarded: HashMap<i32, Cow<'static, str>>,
-    /// SIGTERM went to every leftover process after the main child exited.
-    terminated_rest: bool,
-    stop_reason: Option<String>,
-    deadline: Option<Instant>,
-    /// The grace period ran out and SIGKILL went to everything left.
-    killed: bool,
+    /// For each signal delivered to the main child or its group, the signal
+    /// as the shim received it.
+    forwarded: [Option<Signal>; Signal::MAX as usize + 1],
+    /// Signals the shim sent on its own to every leftover.
+    swept: SignalSet,
     reaped: u64,
 }
 
@@ -130,120 +187,283 @@ impl Supervisor {
     fn run(mut self) -> i32 {
         // The parent may have died before the death signal was armed.
         self.check_parent();
-        while self.main_status.is_none() || self.children_left {
-            let timeout = self
-                .deadline
-                .map(|d| d.saturating_duration_since(Instant::now()));
-            if let Some(sig) = signals::wait(timeout) {
-                self.on_signal(sig);
-            }
-            if self.deadline.is_some_and(|d| Instant::now() >= d) {
-                self.on_deadline();
-            }
+        while !self.done() {
+            self.wait();
+            self.on_deadline();
         }
-        let status = self.main_status.expect("loop ends after the main child");
+        let status = self
+            .main_status
+            .expect("the loop ends after the main child");
         let code = self.config.map_exit(status.exit_code());
         self.events.shim_exit(code, self.reaped);
         code
     }
 
-    fn on_signal(&mut self, sig: Received) {
-        if sig.signo == libc::SIGCHLD {
+    /// The main child is reaped, and nothing it left behind is alive.
+    fn done(&self) -> bool {
+        self.main_status.is_some() && !self.children_left && !self.group_has_members()
+    }
+
+    /// A scan of /proc, when it is the namespace's own.
+    fn scan(&self) -> Option<Vec<Seen>> {
+        self.proc.as_ref().map(|p| p.scan(self.me))
+    }
+
+    /// Whether signalling the app's group as a group reaches the app's own
+    /// processes only. While the main child is unreaped it pins the id;
+    /// after that, a live member that descends from the shim, or that
+    /// started before the main child was reaped, shows the group never
+    /// emptied (an id cannot be reused while any member lives). Without a
+    /// scan, the group is all the shim can signal.
+    fn group_is_ours(&self, scan: Option<&[Seen]>) -> bool {
+        if self.main_status.is_none() {
+            return true;
+        }
+        let Some(scan) = scan else {
+            return true;
+        };
+        scan.iter().any(|s| {
+            s.stat.pgid == self.main.pid && (s.descendant || s.stat.start <= self.main_reaped_at)
+        })
+    }
+
+    /// The app's group still has members of its own (see `group_is_ours`),
+    /// asked when the shim has no children left. A shim that adopts orphans
+    /// (PID 1, a subreaper) then has no descendants, and the group none
+    /// either; only one that adopts nothing can have members that are
+    /// someone else's children now.
+    fn group_has_members(&self) -> bool {
+        if self.adopts {
+            return false;
+        }
+        match self.scan() {
+            Some(scan) => self.group_is_ours(Some(&scan)),
+            None => signals::exists(Target::Group(self.main.pid)),
+        }
+    }
+
+    /// The earliest time the loop must wake without an event.
+    fn next_deadline(&self) -> Option<Instant> {
+        let poll_group = (self.main_status.is_some() && !self.children_left)
+            .then(|| Instant::now() + GROUP_POLL);
+        [self.phase.deadline(), poll_group]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Sleeps until a signal, room on a slow events destination, or the
+    /// earliest deadline: the shim's only sleep, so an idle shim never
+    /// wakes up.
+    fn wait(&mut self) {
+        let waiting = self.events.waiting_fd();
+        let mut fds = [
+            libc::pollfd {
+                fd: std::os::fd::AsRawFd::as_raw_fd(&std::os::fd::AsFd::as_fd(&self.signals)),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: waiting.unwrap_or(-1),
+                events: libc::POLLOUT,
+                revents: 0,
+            },
+        ];
+        let timeout = self.next_deadline().map(|d| {
+            let d = d.saturating_duration_since(Instant::now());
+            libc::timespec {
+                // Capped: time_t is 32 bits on some targets.
+                tv_sec: d.as_secs().min(i32::MAX as u64) as _,
+                tv_nsec: d.subsec_nanos() as _,
+            }
+        });
+        let ts = timeout.as_ref().map_or(std::ptr::null(), |t| t as *const _);
+        // SAFETY: two valid pollfds; `ts` is null or points at a timespec
+        // that outlives the call; no signal mask change.
+        let rc = unsafe { libc::ppoll(fds.as_mut_ptr(), 2, ts, std::ptr::null()) };
+        if rc < 0 {
+            let err = std::io::Error::last_os_error();
+            if err.kind() != std::io::ErrorKind::Interrupted {
+                // Never spin on an error that persists: say so once, and
+                // slow the loop down until it passes.
+                diag::warn_once(diag::Once::Wait, format_args!("ppoll failed: {err}"));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            return;
+        }
+        if fds[1].revents != 0 {
+            self.events.resume();
+        }
+        if fds[0].revents != 0 {
+            self.take_signals();
+        }
+    }
+
+    fn take_signals(&mut self) {
+        let mut got = [Received {
+            signal: Signal::CHLD,
+            code: 0,
+            pid: 0,
+        }; 16];
+        loop {
+            let n = match self.signals.read(&mut got) {
+                Ok(n) => n,
+                Err(e) => {
+                    diag::warn_once(
+                        diag::Once::Wait,
+                        format_args!("reading the signalfd failed: {e}"),
+                    );
+                    0
+                }
+            };
+            for r in &got[..n] {
+                self.on_signal(*r);
+            }
+            if n < got.len() {
+                break;
+            }
+        }
+    }
+
+    fn on_signal(&mut self, r: Received) {
+        if r.signal == Signal::CHLD {
             self.reap_all();
             self.check_parent();
-        } else if sig.is_self_inflicted(self.me) {
-            tracing::debug!(
-                "ignored {} raised by the shim's own write",
-                signals::name(sig.signo)
-            );
+        } else if r.is_self_inflicted() {
+            diag::debug!("ignored {} raised by the shim's own write", r.signal.name());
         } else {
-            self.on_received(sig.signo, false);
+            self.on_received(r.signal, false);
         }
     }
 
     /// A signal as received (or the one the parent's death stands for):
     /// rewrite, forward, then maybe stop, maybe suspend.
-    fn on_received(&mut self, signo: i32, parent_death: bool) {
-        let received = signals::name(signo);
-        let deliver = self.config.rewrite(signo);
-        if deliver == 0 {
-            tracing::debug!("dropped {received} (rewritten to 0)");
+    fn on_received(&mut self, received: Signal, parent_death: bool) {
+        let Some(deliver) = self.config.rewrite(received) else {
+            diag::debug!("dropped {} (rewritten to 0)", received.name());
             return;
-        }
-        self.forward(deliver, received.clone());
-        if signals::is_stop_request(signo) {
+        };
+        diag::debug!(
+            "forwarding {} (received {})",
+            deliver.name(),
+            received.name()
+        );
+        self.forward(deliver);
+        self.forwarded[deliver.number() as usize] = Some(received);
+        if received.is_stop_request() {
+            // A stopped process cannot act on the request until it runs.
+            self.forward(Signal::CONT);
             let reason = if parent_death {
-                "parent-death".to_string()
+                StopReason::ParentDeath
             } else {
-                format!("signal:{received}")
+                StopReason::Signal(received)
             };
             self.begin_stop(reason);
         }
-        if signals::is_job_control(signo) && !self.pid1 {
+        if received.is_job_control() && !self.pid1 {
             // Suspend with the app, so a shell's job control sees both stop;
             // the SIGCONT that resumes the shim is then forwarded too.
-            signals::send(self.me, libc::SIGSTOP);
+            signals::send(Target::Pid(self.me), Signal::STOP);
         }
     }
 
-    fn forward(&mut self, deliver: i32, received: Cow<'static, str>) {
-        tracing::debug!(
-            "forwarding {} (received {received})",
-            signals::name(deliver)
-        );
-        if self.main_status.is_none() {
-            // The unreaped main child pins its pid, and so its group's id: no
-            // other process can own either until the shim reaps it.
-            // An app that left its group (setsid) still gets the signal.
-            if self.config.single_child || !signals::send(-self.main.pid, deliver) {
-                signals::send(self.main.pid, deliver);
-            }
-        } else if !self.config.single_child {
-            // The group id is no longer pinned: signal the members one by one.
-            for p in reaper::descendants() {
-                if p.pgid == self.main.pid {
-                    signals::send(p.pid, deliver);
+    /// To the main child's group (`--single-child`: the main child alone).
+    fn forward(&self, sig: Signal) {
+        let group = Target::Group(self.main.pid);
+        match (self.main_status.is_none(), self.config.single_child) {
+            // The unreaped main child pins its pid: no other process can
+            // own it. An app that left its group (setsid) still gets it.
+            (true, false) => {
+                if signals::send(group, sig) == Sent::NoOne {
+                    signals::send(Target::Pid(self.main.pid), sig);
                 }
             }
+            (true, true) => {
+                signals::send(Target::Pid(self.main.pid), sig);
+            }
+            (false, false) => {
+                if self.group_is_ours(self.scan().as_deref()) {
+                    signals::send(group, sig);
+                }
+            }
+            (false, true) => {}
         }
-        self.forwarded.insert(deliver, received);
     }
 
     /// The first stop request sets the reason and the deadline; later ones
     /// change neither.
-    fn begin_stop(&mut self, reason: String) {
-        if self.stop_reason.is_none() {
-            tracing::info!("stopping ({reason}): SIGKILL in {:?}", self.config.grace);
-            self.stop_reason = Some(reason);
-            // A grace too long for the clock (`--grace 1e19`) never ends.
-            self.deadline = Instant::now().checked_add(self.config.grace);
+    fn begin_stop(&mut self, reason: StopReason) {
+        if self.phase != Phase::Running {
+            return;
         }
+        // A grace too long for the clock (`--grace 1e19`) never ends.
+        let kill_at = self
+            .config
+            .grace
+            .and_then(|g| Instant::now().checked_add(g));
+        match self.config.grace {
+            Some(g) => diag::info!("stopping ({reason}): SIGKILL in {g:?}"),
+            None => diag::info!("stopping ({reason})"),
+        }
+        self.phase = Phase::Stopping { reason, kill_at };
     }
 
     fn on_deadline(&mut self) {
-        // Kill first, say so after: the diagnostic must not delay the kill.
-        self.signal_everyone(libc::SIGKILL);
-        if !self.killed {
-            tracing::warn!(
-                "grace period of {:?} is over: SIGKILL to everything left",
-                self.config.grace
-            );
-            self.killed = true;
+        let Some(deadline) = self.phase.deadline() else {
+            return;
+        };
+        if Instant::now() < deadline {
+            return;
         }
-        self.deadline = Some(Instant::now() + RESWEEP);
+        // Kill first, say so after: the diagnostic must not delay the kill.
+        self.sweep(&[Signal::KILL]);
+        let reason = self.phase.reason().unwrap_or(StopReason::MainExited);
+        if let Phase::Stopping { .. } = self.phase {
+            diag::warning!("the grace period is over: SIGKILL to everything left");
+        }
+        self.phase = Phase::Killing {
+            reason,
+            resweep_at: Instant::now() + RESWEEP,
+        };
     }
 
-    /// The main child's group while it is unreaped, and every other live
-    /// descendant: as PID 1, kill(-1) reaches all of them in one call.
-    fn signal_everyone(&self, signo: i32) {
-        if self.main_status.is_none() && !signals::send(-self.main.pid, signo) {
-            signals::send(self.main.pid, signo);
-        }
+    /// `sigs`, in order, to the main child's group and to every other live
+    /// descendant. As PID 1, kill(-1) reaches all of them in one call. A
+    /// subreaper signals the group while it is its own (`group_is_ours`),
+    /// and every other descendant a scan of /proc finds through a pidfd
+    /// opened after the scan, so a pid reused since is never hit; without
+    /// its own /proc, it signals the group and nothing else.
+    fn sweep(&self, sigs: &[Signal]) {
         if self.pid1 {
-            signals::send(-1, signo);
-        } else {
-            for p in reaper::descendants() {
-                signals::send(p.pid, signo);
+            for &sig in sigs {
+                signals::send(Target::All, sig);
+            }
+            return;
+        }
+        let scan = self.scan();
+        let group = self.group_is_ours(scan.as_deref());
+        if group {
+            for &sig in sigs {
+                if signals::send(Target::Group(self.main.pid), sig) == Sent::NoOne
+                    && self.main_status.is_none()
+                {
+                    signals::send(Target::Pid(self.main.pid), sig);
+                }
+            }
+        }
+        let (Some(proc), Some(scan)) = (&self.proc, scan) else {
+            return;
+        };
+        for seen in scan.iter().filter(|s| s.descendant) {
+            if group && seen.stat.pgid == self.main.pid {
+                continue; // reached through the group
+            }
+            // One descriptor at a time: a storm of leftovers must not
+            // exhaust the shim's descriptors.
+            if let Some(handle) = proc.handle(&seen.stat) {
+                for &sig in sigs {
+                    signals::send_handle(&handle, sig);
+                }
             }
         }
     }
@@ -252,16 +472,12 @@ impl Supervisor {
     /// reap until nothing more has exited.
     fn reap_all(&mut self) {
         let main_was_running = self.main_status.is_none();
+        // With nothing to write a name or a group into, skip even the look.
+        let look = self.events.enabled() || self.events.has_termination_log();
         loop {
-            let want_details =
-                |pid| self.events.enabled() || pid == self.main.pid || self.config.warn_on_reap;
-            // With nothing to write a name or a group into, skip even the look.
-            let proc = self.proc.as_ref().filter(|_| {
-                self.events.enabled()
-                    || self.events.has_termination_log()
-                    || self.config.warn_on_reap
-            });
-            match reaper::reap_one(proc, want_details) {
+            let main = self.main.pid;
+            let all = self.events.enabled();
+            match reaper::reap_one(look, self.proc.as_ref(), |pid| all || pid == main) {
                 Ok(Reap::One(r)) => self.report(&r),
                 Ok(Reap::NoneReady) => break,
                 Ok(Reap::NoChildren) => {
@@ -269,7 +485,7 @@ impl Supervisor {
                     break;
                 }
                 Err(e) => {
-                    tracing::warn!("waitid failed: {e}");
+                    diag::warn_once(diag::Once::Wait, format_args!("waitid failed: {e}"));
                     break;
                 }
             }
@@ -284,20 +500,25 @@ impl Supervisor {
         let is_main = r.pid == self.main.pid;
         if is_main {
             self.main_status = Some(r.status);
+            self.main_reaped_at = procfs::ticks_now();
         }
         self.reaped += 1;
         if self.config.warn_on_reap && !is_main {
             // tini's words, which scripts of tini users may look for.
-            tracing::warn!("Reaped zombie process with pid={}", r.pid);
+            diag::warning!("Reaped zombie process with pid={}", r.pid);
         }
         // With events off only the main child's event is written (to the
         // termination log): an orphan's would be built for nothing.
         if !is_main && !self.events.enabled() {
             return;
         }
-        let sent = self.sent_to(r, is_main);
-        let (outcome, stop_reason) =
-            decide(r.status, sent, self.killed, self.stop_reason.as_deref());
+        let killed = matches!(self.phase, Phase::Killing { .. });
+        let (outcome, stop_reason) = decide(
+            r.status,
+            self.sent_to(r, is_main),
+            killed,
+            self.phase.reason(),
+        );
         let runtime_ms = is_main.then(|| self.main.started.elapsed().as_millis() as u64);
         let role = if is_main { Role::Main } else { Role::Orphan };
         let comm = r.comm.as_ref().map(|c| c.text());
@@ -308,44 +529,61 @@ impl Supervisor {
             r.status,
             outcome,
             runtime_ms,
-            stop_reason.as_deref(),
+            stop_reason,
         );
         self.events.exit(&event);
     }
 
-    /// The name (as received) of the signal that killed `r`, if the shim sent
-    /// or forwarded that signal to it.
-    fn sent_to(&self, r: &Reaped, is_main: bool) -> Option<Cow<'static, str>> {
-        let Status::Signaled { signo, .. } = r.status else {
+    /// The signal (as received) behind the one that ended `r`, if the shim
+    /// sent or forwarded that signal to it.
+    fn sent_to(&self, r: &Reaped, is_main: bool) -> Option<Signal> {
+        let Status::Signaled { signal, .. } = r.status else {
             return None;
         };
-        if self.terminated_rest && signo == libc::SIGTERM {
-            return Some(signals::name(signo));
+        if self.swept.contains(signal) {
+            return Some(signal);
         }
         let in_group = is_main || (!self.config.single_child && r.pgid == Some(self.main.pid));
         in_group
-            .then(|| self.forwarded.get(&signo).cloned())
+            .then(|| self.forwarded[signal.number() as usize])
             .flatten()
     }
 
     /// The main child is gone: what is left of its group and the adopted
-    /// orphans get SIGTERM now and SIGKILL when the grace period ends.
+    /// orphans get SIGTERM (and SIGCONT) now, and SIGKILL when the grace
+    /// for leftovers ends.
     fn after_main_exit(&mut self) {
-        if self.children_left {
-            self.begin_stop("main-exited".to_string());
-            self.terminated_rest = true;
-            self.signal_everyone(libc::SIGTERM);
+        if !self.children_left && !self.group_has_members() {
+            return;
         }
+        let kill_at = Instant::now().checked_add(self.config.leftover_grace);
+        self.phase = match self.phase {
+            Phase::Running => Phase::Stopping {
+                reason: StopReason::MainExited,
+                kill_at,
+            },
+            // A stop in progress keeps its reason; its deadline only moves
+            // earlier (the drop-in modes' short grace for leftovers).
+            Phase::Stopping {
+                reason,
+                kill_at: old,
+            } => Phase::Stopping {
+                reason,
+                kill_at: [old, kill_at].into_iter().flatten().min(),
+            },
+            killing @ Phase::Killing { .. } => killing,
+        };
+        self.swept.insert(Signal::TERM);
+        self.sweep(&[Signal::TERM, Signal::CONT]);
     }
 
     fn check_parent(&mut self) {
         let Some((ppid, sig)) = self.parent else {
             return;
         };
-        // SAFETY: getppid cannot fail.
-        if unsafe { libc::getppid() } != ppid {
+        if std::os::unix::process::parent_id() as i32 != ppid {
             self.parent = None;
-            tracing::info!("parent {ppid} died: acting as on {}", signals::name(sig));
+            diag::info!("parent {ppid} died: acting as on {}", sig.name());
             self.on_received(sig, true);
         }
     }
@@ -353,25 +591,29 @@ impl Supervisor {
 
 /// The contract's rules for `outcome`, in order; returns it with the
 /// `stop_reason` to report. `sent`: the received name of the signal the shim
-/// sent or forwarded that ended the process, if it did.
+/// sent or forwarded that ended the process, if it did; `stop`: the reason
+/// of the stop in progress.
 fn decide(
     status: Status,
-    sent: Option<Cow<'static, str>>,
+    sent: Option<Signal>,
     killed: bool,
-    stop: Option<&str>,
-) -> (Outcome, Option<String>) {
-    let stop = stop.map(str::to_string);
+    stop: Option<StopReason>,
+) -> (Outcome, Option<StopReason>) {
     match status {
         Status::Signaled {
-            signo: libc::SIGKILL,
+            signal: Signal::KILL,
             ..
         } if killed => (Outcome::Killed, stop),
-        Status::Signaled { .. } => match sent {
-            None => (Outcome::Crashed, stop),
+        Status::Signaled { signal, .. } => match sent {
             Some(received) => (
                 Outcome::Stopped,
-                stop.or_else(|| Some(format!("signal:{received}"))),
+                stop.or(Some(StopReason::Signal(received))),
             ),
+            None if signal.is_termination() => (
+                Outcome::Stopped,
+                stop.or(Some(StopReason::External(signal))),
+            ),
+            None => (Outcome::Crashed, stop),
         },
         Status::Exited(_) if stop.is_some() => (Outcome::Stopped, stop),
         Status::Exited(0) => (Outcome::Exited, None),
@@ -383,15 +625,21 @@ fn decide(
 mod tests {
     use super::*;
 
-    fn sig(signo: i32) -> Status {
+    fn sig(n: i32) -> Signal {
+        Signal::new(n).unwrap()
+    }
+
+    fn died(n: i32) -> Status {
         Status::Signaled {
-            signo,
+            signal: sig(n),
             core_dumped: false,
         }
     }
 
+    const TERM: Option<StopReason> = Some(StopReason::Signal(Signal::TERM));
+
     #[test]
-    fn exits_without_a_stop_are_exited_or_failed() {
+    fn rule_6_exits_without_a_stop_are_exited_or_failed() {
         assert_eq!(
             decide(Status::Exited(0), None, false, None),
             (Outcome::Exited, None)
@@ -403,42 +651,50 @@ mod tests {
     }
 
     #[test]
-    fn any_exit_during_a_stop_is_stopped_with_its_reason() {
-        let r = Some("signal:SIGTERM".to_string());
+    fn rule_5_any_exit_during_a_stop_is_stopped_with_its_reason() {
         assert_eq!(
-            decide(Status::Exited(1), None, false, r.as_deref()),
-            (Outcome::Stopped, r)
+            decide(Status::Exited(1), None, false, TERM),
+            (Outcome::Stopped, TERM)
         );
     }
 
     #[test]
-    fn the_grace_sigkill_is_killed_other_sigkills_crashed() {
-        let r = Some("main-exited".to_string());
+    fn rule_1_the_grace_sigkill_is_killed_rule_4_other_sigkills_crashed() {
+        let r = Some(StopReason::MainExited);
+        assert_eq!(decide(died(9), None, true, r), (Outcome::Killed, r));
+        assert_eq!(decide(died(9), None, false, None), (Outcome::Crashed, None));
+        assert_eq!(decide(died(11), None, true, r), (Outcome::Crashed, r));
+        assert_eq!(decide(died(6), None, false, None), (Outcome::Crashed, None));
+    }
+
+    #[test]
+    fn rule_2_a_forwarded_signal_is_stopped_named_as_received() {
         assert_eq!(
-            decide(sig(9), None, true, r.as_deref()),
-            (Outcome::Killed, r.clone())
+            decide(died(3), Some(Signal::TERM), false, TERM),
+            (Outcome::Stopped, TERM)
         );
-        assert_eq!(decide(sig(9), None, false, None), (Outcome::Crashed, None));
         assert_eq!(
-            decide(sig(11), None, true, r.as_deref()),
-            (Outcome::Crashed, r)
+            decide(died(10), Some(sig(10)), false, None),
+            (Outcome::Stopped, Some(StopReason::Signal(sig(10))))
         );
     }
 
     #[test]
-    fn a_forwarded_signal_is_stopped_named_as_received() {
+    fn rule_3_a_termination_signal_from_elsewhere_is_an_external_stop() {
+        for n in [1, 2, 3, 15] {
+            assert_eq!(
+                decide(died(n), None, false, None),
+                (Outcome::Stopped, Some(StopReason::External(sig(n))))
+            );
+        }
         assert_eq!(
-            decide(
-                sig(3),
-                Some("SIGTERM".into()),
-                false,
-                Some("signal:SIGTERM")
-            ),
-            (Outcome::Stopped, Some("signal:SIGTERM".into()))
+            decide(died(2), None, false, TERM),
+            (Outcome::Stopped, TERM),
+            "a stop in progress keeps its reason"
         );
         assert_eq!(
-            decide(sig(1), Some("SIGHUP".into()), false, None),
-            (Outcome::Stopped, Some("signal:SIGHUP".into()))
+            StopReason::External(Signal::INT).to_string(),
+            "external:SIGINT"
         );
     }
 }

@@ -350,13 +350,23 @@ fn a_closed_events_pipe_does_not_change_the_exit_code() {
 }
 
 #[test]
-fn an_events_file_that_cannot_be_opened_does_not_change_the_exit_code() {
+fn an_events_file_that_cannot_be_opened_at_start_is_a_usage_error() {
     let done = shim(args(
         &["--events", "/nonexistent-dir-for-shim-tests/events.jsonl"],
         &["exit", "5"],
     ))
     .run();
-    assert_eq!(done.code(), 5, "{}", done.stderr_text());
+    assert_eq!(done.code(), 2, "{}", done.stderr_text());
+    let err = done.stderr_text();
+    let first = err.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("shim: error:") && first.contains("/nonexistent-dir-for-shim-tests"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("\"event\""),
+        "nothing spawned, no event: {err}"
+    );
 }
 
 // ---- the termination log ----------------------------------------------------------

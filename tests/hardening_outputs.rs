@@ -201,7 +201,7 @@ fn events_to_a_full_pipe_nobody_reads_never_block_the_shim() {
             .find(|l| l.contains("were dropped"))
             .unwrap_or_else(|| panic!("no dropped count: {:?}", done.diagnostics()));
         assert!(
-            warn.contains(&format!("{} exit event", N + 2)),
+            warn.contains(&format!("{} event line", N + 2)),
             "every line dropped, none retried: {warn}"
         );
         figure(
@@ -399,59 +399,30 @@ fn events_to_a_path_whose_directory_vanishes_keep_going_to_the_open_file() {
 }
 
 #[test]
-fn events_to_a_missing_directory_are_dropped_until_it_appears_then_written() {
+fn an_events_destination_that_cannot_be_opened_at_start_is_a_usage_error_and_nothing_runs() {
     for mode in MODES {
-        let dir = tmpdir("missing");
-        let sub = dir.join("later");
-        let events = sub.join("events.jsonl");
-        let log = dir.join("main");
-        let mut args = vec![
-            "--events".to_owned(),
-            events.to_str().unwrap().into(),
-            "--".into(),
-        ];
-        args.extend(kid_args(&["fork", "--daemon"]));
-        args.extend(kid_args(&["exit", "0"]));
-        args.push(":::".into());
-        args.extend(trap_into("main", &log, &["-x", "TERM"]));
-        let s = shim(args).mode(mode).spawn();
-        s.ready("main");
-        // The orphan's event was attempted (and dropped) once the shim
-        // warned that it could not open the file.
-        s.err.wait_line("could not write an exit event");
-        fs::create_dir(&sub).unwrap();
-        s.signal(SIGTERM);
-        let done = s.wait();
-        no_panic(&done);
-        assert_eq!(done.code(), 0, "{mode:?}");
-        let ev = file_events(&events);
-        // The orphan's line was dropped; the main exit and shim_exit made it,
-        // and `reaped` still counts both processes.
-        assert_eq!(ev.len(), 2, "{ev:?}");
-        assert_eq!(main_exit(&ev)["outcome"], "stopped");
-        assert_eq!(shim_exit(&ev)["reaped"], 2);
+        let dir = tmpdir("unopenable");
+        let marker = dir.join("ran");
+        for dest in [
+            dir.join("missing").join("events.jsonl"),
+            dir.to_path_buf(), // a directory
+        ] {
+            let mut args = vec![
+                "--events".to_owned(),
+                dest.to_str().unwrap().into(),
+                "--".into(),
+            ];
+            args.extend([
+                "sh".into(),
+                "-c".into(),
+                format!("touch {}", marker.display()),
+            ]);
+            let done = shim(args).mode(mode).run();
+            assert_eq!(done.code(), 2, "{mode:?} {dest:?}: {}", done.stderr_text());
+            let diag = done.diagnostics();
+            assert!(diag.len() <= 2, "the problem and a hint: {diag:?}");
+            assert!(diag[0].starts_with("shim: error:"), "{diag:?}");
+            assert!(!marker.exists(), "nothing was spawned");
+        }
     }
-}
-
-#[test]
-fn an_events_path_that_cannot_be_opened_warns_once_not_per_event() {
-    // README: "the shim warns once on its diagnostics and, at exit, says how
-    // many were dropped". open_path() warns on every failed (re)open.
-    let dir = tmpdir("missing-warn");
-    let events = dir.join("nope").join("events.jsonl");
-    let mut args = vec![
-        "--events".to_owned(),
-        events.to_str().unwrap().into(),
-        "--".into(),
-    ];
-    args.extend(kid_args(&["orphans", "100"]));
-    let done = shim(args).run();
-    assert_eq!(done.code(), 0);
-    let diag = done.diagnostics();
-    assert!(
-        diag.len() <= 3,
-        "{} diagnostic lines for 102 dropped events:\n{}",
-        diag.len(),
-        diag[..diag.len().min(5)].join("\n")
-    );
 }

@@ -339,7 +339,7 @@ fn the_shim_itself_moves_to_the_root_directory_and_relative_paths_still_work() {
     // directory it was given, and relative --events and --termination-log
     // paths still land there.
     let dir = tmpdir("cwd-root");
-    let mut args = ["--events", "ev.log", "--termination-log", "tl.json", "--"]
+    let mut args = ["--events", "./ev.log", "--termination-log", "tl.json", "--"]
         .map(String::from)
         .to_vec();
     args.extend(kid_args(&["trap", "-n", "main", "-x", "TERM", "TERM"]));
