@@ -1000,7 +1000,10 @@ pub fn check_exit_event(e: &Value) {
     match &e["stop_reason"] {
         Value::Null => assert!(outcome != "stopped" && outcome != "killed", "{e}"),
         Value::String(s) => assert!(
-            s == "parent-death" || s == "main-exited" || s.starts_with("signal:SIG"),
+            s == "parent-death"
+                || s == "main-exited"
+                || s.starts_with("signal:SIG")
+                || s.starts_with("external:SIG"),
             "stop_reason: {e}"
         ),
         _ => panic!("stop_reason: {e}"),
