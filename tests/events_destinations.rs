@@ -18,7 +18,8 @@ fn marker_cmd(marker: &std::path::Path) -> Vec<String> {
 fn a_destination_that_is_not_one_is_a_usage_error_and_nothing_runs() {
     let dir = tmpdir("dest-bad");
     let marker = dir.join("ran");
-    let cases: Vec<(Vec<String>, Vec<(&str, String)>)> = vec![
+    type Case = (Vec<String>, Vec<(&'static str, String)>);
+    let cases: Vec<Case> = vec![
         (vec!["--events".into(), "stdrr".into()], vec![]),
         (vec![], vec![("SHIM_EVENTS", "bogus:1".into())]),
         (vec!["--events".into(), "fd:9".into()], vec![]),
