@@ -211,13 +211,14 @@ def restricted_pod(spec):
 
 
 def check_names(merged, w, tpl):
-    """Names and labels are the app's: nameOverride, else the release's name."""
-    no, fo = merged["nameOverride"], merged["fullnameOverride"]
-    name = no or RELEASE
+    """Names and labels are the app's: nameOverride, else app.name (but for
+    the placeholder "app"), else the release's name."""
+    fo = merged["fullnameOverride"]
+    name = merged["nameOverride"] or (merged["app"]["name"] if merged["app"]["name"] != "app" else "") or RELEASE
     if fo:
         full = fo
-    elif no and no not in RELEASE:
-        full = f"{RELEASE}-{no}"
+    elif name not in RELEASE:
+        full = f"{RELEASE}-{name}"
     else:
         full = RELEASE
     assert w["metadata"]["name"] == full, f"workload name {w['metadata']['name']} != {full}"
@@ -375,7 +376,8 @@ def value_sets(chart, vdir, out):
             summary = check_render(name, merged, docs, text)
             notes = (out / f"{name}.NOTES.txt").read_text()
             assert '"event":"exit"' in notes and "kubectl logs" in notes, "NOTES.txt"
-            assert f"app.kubernetes.io/name={merged['nameOverride'] or RELEASE}" in notes, "NOTES.txt selector"
+            label = docs[0]["metadata"]["labels"]["app.kubernetes.io/name"]
+            assert f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/name={label}" in notes, "NOTES.txt selector"
             ok(f"render {name}: {summary}")
         except (AssertionError, helm.HelmError) as e:
             bad(f"render {name}", repr(e))

@@ -1,20 +1,26 @@
 {{/*
-Names and labels describe the app the chart runs, not the shim: the app's
-name is nameOverride, or else the release's name (`helm install web ...`:
-web). Resources are named <release> (or <release>-<nameOverride>), or
-fullnameOverride.
+Names and labels describe the app the chart runs, not the shim. The app's
+name (app.kubernetes.io/name) is nameOverride; else app.name, unless that is
+the placeholder "app"; else the release's name (`helm install web ...`:
+web). As in Helm's own convention, with the app in the chart's place, the
+workload is named <release>, or <release>-<name> when the release's name
+does not contain the app's, or fullnameOverride.
 */}}
 {{- define "shim.name" -}}
-{{- default .Release.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- $app := ternary "" .Values.app.name (eq .Values.app.name "app") -}}
+{{- .Values.nameOverride | default $app | default .Release.Name | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
 {{- define "shim.fullname" -}}
 {{- if .Values.fullnameOverride -}}
 {{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
-{{- else if and .Values.nameOverride (not (contains .Values.nameOverride .Release.Name)) -}}
-{{- printf "%s-%s" .Release.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
 {{- else -}}
+{{- $name := include "shim.name" . -}}
+{{- if contains $name .Release.Name -}}
 {{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 
