@@ -12,8 +12,9 @@ use serde::Serialize;
 
 use crate::cli::EventsDest;
 use crate::diag;
+use crate::memory::Rise;
 use crate::output::{self, Output, Written};
-use crate::reaper::Status;
+use crate::reaper::{Status, Usage};
 use crate::signals::Signal;
 
 /// How a process ended, from the shim's point of view.
@@ -80,6 +81,10 @@ pub struct Exit<'a> {
     runtime_ms: Option<u64>,
     #[serde(serialize_with = "display_or_null")]
     stop_reason: Option<StopReason>,
+    max_rss_kib: Option<u64>,
+    cpu_user_ms: Option<u64>,
+    cpu_sys_ms: Option<u64>,
+    oom_killed: Option<bool>,
 }
 
 impl<'a> Exit<'a> {
@@ -92,6 +97,8 @@ impl<'a> Exit<'a> {
         outcome: Outcome,
         runtime_ms: Option<u64>,
         stop_reason: Option<StopReason>,
+        usage: Option<Usage>,
+        oom_killed: Option<bool>,
     ) -> Self {
         let (code, signal, core_dumped) = match status {
             Status::Exited(code) => (Some(code), None, None),
@@ -114,8 +121,24 @@ impl<'a> Exit<'a> {
             core_dumped,
             runtime_ms,
             stop_reason,
+            max_rss_kib: usage.map(|u| u.max_rss_kib),
+            cpu_user_ms: usage.map(|u| u.cpu_user_ms),
+            cpu_sys_ms: usage.map(|u| u.cpu_sys_ms),
+            oom_killed,
         }
     }
+}
+
+/// One `oom_kill` line: the memory cgroup's OOM-kill count rose.
+#[derive(Debug, Serialize)]
+struct OomKill {
+    #[serde(serialize_with = "display")]
+    ts: Timestamp,
+    event: &'static str,
+    count: u64,
+    total: u64,
+    memory_max_kib: Option<u64>,
+    memory_peak_kib: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -134,6 +157,7 @@ struct ShimExit {
     event: &'static str,
     code: i32,
     reaped: u64,
+    oom_kills: Option<u64>,
 }
 
 /// RFC 3339 UTC with milliseconds: `2026-11-21T22:50:01.123Z`.
@@ -280,12 +304,25 @@ impl Events {
         self.flush();
     }
 
-    pub fn shim_exit(&mut self, code: i32, reaped: u64) {
+    pub fn oom_kill(&mut self, rise: &Rise) {
+        let event = OomKill {
+            ts: now(),
+            event: "oom_kill",
+            count: rise.count,
+            total: rise.total,
+            memory_max_kib: rise.memory_max_kib,
+            memory_peak_kib: rise.memory_peak_kib,
+        };
+        self.emit(&event, false);
+    }
+
+    pub fn shim_exit(&mut self, code: i32, reaped: u64, oom_kills: Option<u64>) {
         let event = ShimExit {
             ts: now(),
             event: "shim_exit",
             code,
             reaped,
+            oom_kills,
         };
         self.emit(&event, false);
         self.flush();
@@ -515,6 +552,12 @@ mod tests {
             Outcome::Crashed,
             Some(1234),
             None,
+            Some(Usage {
+                max_rss_kib: 2048,
+                cpu_user_ms: 7,
+                cpu_sys_ms: 3,
+            }),
+            Some(false),
         );
         let mut line = Vec::new();
         fill_line(&mut line, &e);
@@ -522,7 +565,7 @@ mod tests {
         let rest = line.split_once(",\"event\"").unwrap().1;
         assert_eq!(
             rest,
-            ":\"exit\",\"pid\":42,\"role\":\"main\",\"comm\":\"server\",\"outcome\":\"crashed\",\"intentional\":false,\"code\":null,\"signal\":\"SIGSEGV\",\"signo\":11,\"core_dumped\":true,\"runtime_ms\":1234,\"stop_reason\":null}\n"
+            ":\"exit\",\"pid\":42,\"role\":\"main\",\"comm\":\"server\",\"outcome\":\"crashed\",\"intentional\":false,\"code\":null,\"signal\":\"SIGSEGV\",\"signo\":11,\"core_dumped\":true,\"runtime_ms\":1234,\"stop_reason\":null,\"max_rss_kib\":2048,\"cpu_user_ms\":7,\"cpu_sys_ms\":3,\"oom_killed\":false}\n"
         );
     }
 }

@@ -18,6 +18,7 @@ mod cli;
 mod diag;
 mod events;
 mod install;
+mod memory;
 mod output;
 mod procfs;
 mod reaper;

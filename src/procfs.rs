@@ -123,6 +123,14 @@ impl Proc {
         Some(&buf[..n])
     }
 
+    /// A whole file of the shim's own under /proc (`self/cgroup`), up to 64 KiB.
+    pub fn read_self(&self, path: &CStr) -> Option<Vec<u8>> {
+        let mut buf = vec![0u8; 64 * 1024];
+        let n = self.read_at(path, &mut buf)?.len();
+        buf.truncate(n);
+        Some(buf)
+    }
+
     /// /proc/PID/comm without its newline (readable while PID is a zombie).
     pub fn comm(&self, pid: i32) -> Option<Comm> {
         let mut path = [0u8; 32];

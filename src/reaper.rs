@@ -46,6 +46,29 @@ pub struct Reaped {
     pub pgid: Option<i32>,
     pub comm: Option<Comm>,
     pub status: Status,
+    /// What it used, as the kernel counts it at the reap (its own and that
+    /// of the descendants it waited for), if asked for.
+    pub usage: Option<Usage>,
+}
+
+/// A reaped process's resource usage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub max_rss_kib: u64,
+    pub cpu_user_ms: u64,
+    pub cpu_sys_ms: u64,
+}
+
+impl Usage {
+    fn from_rusage(ru: &libc::rusage) -> Usage {
+        let ms = |t: libc::timeval| t.tv_sec as u64 * 1000 + t.tv_usec as u64 / 1000;
+        Usage {
+            // Linux reports ru_maxrss in KiB.
+            max_rss_kib: ru.ru_maxrss.max(0) as u64,
+            cpu_user_ms: ms(ru.ru_utime),
+            cpu_sys_ms: ms(ru.ru_stime),
+        }
+    }
 }
 
 pub enum Reap {
@@ -81,6 +104,7 @@ pub fn reap_one(
             pgid: None,
             comm: None,
             status: peeked,
+            usage: None,
         }));
     }
     let (comm, pgid) = if want_details(pid) {
@@ -94,17 +118,53 @@ pub fn reap_one(
     } else {
         (None, None)
     };
-    match waitid(libc::P_PID, pid as libc::id_t, 0)? {
-        Some((_, status)) => Ok(Reap::One(Reaped {
+    match reap_with_usage(pid)? {
+        Some((status, usage)) => Ok(Reap::One(Reaped {
             pid,
             pgid,
             comm,
             status,
+            usage: Some(usage),
         })),
         // Seen a moment ago and only the shim reaps it: cannot happen, but
         // looking again is always safe.
         None => Ok(Reap::NoneReady),
     }
+}
+
+/// Reaps `pid`, an exited child, with its resource usage: the raw waitid
+/// system call takes a `struct rusage` (the C library's wrapper does not),
+/// so the status is still decoded from a siginfo, in one place.
+fn reap_with_usage(pid: i32) -> io::Result<Option<(Status, Usage)>> {
+    let mut info = MaybeUninit::<libc::siginfo_t>::zeroed();
+    let mut ru = MaybeUninit::<libc::rusage>::zeroed();
+    loop {
+        // SAFETY: `info` and `ru` are valid for writes; WNOHANG never blocks.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_waitid,
+                libc::P_PID,
+                pid,
+                info.as_mut_ptr(),
+                libc::WEXITED | libc::WNOHANG,
+                ru.as_mut_ptr(),
+            )
+        };
+        if rc == 0 {
+            break;
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+    // SAFETY: zeroed, then filled by a successful waitid.
+    let (info, ru) = unsafe { (info.assume_init(), ru.assume_init()) };
+    // SAFETY: with WNOHANG and nothing to report, the kernel leaves si_pid 0.
+    if unsafe { info.si_pid() } == 0 {
+        return Ok(None);
+    }
+    Ok(Some((Status::from_siginfo(&info), Usage::from_rusage(&ru))))
 }
 
 /// waitid(2) for an exited child, never blocking. Ok(None): none has exited.

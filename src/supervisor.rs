@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use crate::cli::Config;
 use crate::diag;
 use crate::events::{Events, Exit, Outcome, Role, StopReason};
+use crate::memory::Memory;
 use crate::procfs::{self, Proc, Seen};
 use crate::reaper::{self, Reap, Reaped, Status};
 use crate::signals::{self, Received, Sent, Signal, SignalFd, SignalSet, Target};
@@ -77,7 +78,7 @@ pub fn run(config: Config, sigchld_ignored: bool) -> i32 {
             diag::error!("{message}");
             events.spawn_failed(&message, 126);
             let code = config.map_exit(126);
-            events.shim_exit(code, 0);
+            events.shim_exit(code, 0, None);
             return code;
         }
     };
@@ -97,6 +98,8 @@ pub fn run(config: Config, sigchld_ignored: bool) -> i32 {
     if proc.is_none() {
         diag::info!("/proc is not this PID namespace's: no names, and no scans for descendants");
     }
+    // Before the spawn: every OOM kill from here on is the app's.
+    let mut memory = Memory::open(proc.as_ref());
 
     let main = match spawn::start(&config.command, sigchld_ignored) {
         Ok(child) => child,
@@ -104,11 +107,15 @@ pub fn run(config: Config, sigchld_ignored: bool) -> i32 {
             diag::error!("cannot run {}", e.message);
             events.spawn_failed(&e.message, e.code);
             let code = config.map_exit(e.code);
-            events.shim_exit(code, 0);
+            let oom_kills = memory.as_ref().map(Memory::total);
+            events.shim_exit(code, 0, oom_kills);
             return code;
         }
     };
     diag::info!("started {:?} as pid {}", config.command, main.pid);
+    if let Some(rise) = memory.as_mut().and_then(Memory::watch) {
+        events.oom_kill(&rise);
+    }
     // The app has the working directory it was given; the shim itself moves
     // to / so it never holds a directory or a mount busy (as dumb-init and
     // catatonit do).
@@ -124,6 +131,7 @@ pub fn run(config: Config, sigchld_ignored: bool) -> i32 {
         pid1,
         adopts,
         proc,
+        memory,
         main,
         parent,
         phase: Phase::Running,
@@ -163,6 +171,8 @@ struct Supervisor {
     adopts: bool,
     /// /proc, when it is this PID namespace's.
     proc: Option<Proc>,
+    /// The memory cgroup's OOM-kill count, when it can be read.
+    memory: Option<Memory>,
     main: Child,
     /// The parent pid being watched, and the signal its death stands for.
     parent: Option<(i32, Signal)>,
@@ -195,7 +205,9 @@ impl Supervisor {
             .main_status
             .expect("the loop ends after the main child");
         let code = self.config.map_exit(status.exit_code());
-        self.events.shim_exit(code, self.reaped);
+        self.look_for_oom_kills();
+        let oom_kills = self.memory.as_ref().map(Memory::total);
+        self.events.shim_exit(code, self.reaped, oom_kills);
         code
     }
 
@@ -268,6 +280,15 @@ impl Supervisor {
                 events: libc::POLLOUT,
                 revents: 0,
             },
+            libc::pollfd {
+                fd: self
+                    .memory
+                    .as_ref()
+                    .and_then(Memory::watch_fd)
+                    .unwrap_or(-1),
+                events: libc::POLLIN,
+                revents: 0,
+            },
         ];
         let timeout = self.next_deadline().map(|d| {
             let d = d.saturating_duration_since(Instant::now());
@@ -278,9 +299,9 @@ impl Supervisor {
             }
         });
         let ts = timeout.as_ref().map_or(std::ptr::null(), |t| t as *const _);
-        // SAFETY: two valid pollfds; `ts` is null or points at a timespec
+        // SAFETY: valid pollfds (a negative fd is skipped); `ts` is null or points at a timespec
         // that outlives the call; no signal mask change.
-        let rc = unsafe { libc::ppoll(fds.as_mut_ptr(), 2, ts, std::ptr::null()) };
+        let rc = unsafe { libc::ppoll(fds.as_mut_ptr(), fds.len() as _, ts, std::ptr::null()) };
         if rc < 0 {
             let err = std::io::Error::last_os_error();
             if err.kind() != std::io::ErrorKind::Interrupted {
@@ -294,8 +315,23 @@ impl Supervisor {
         if fds[1].revents != 0 {
             self.events.resume();
         }
+        // Before the signals: an OOM kill's rise is then seen before the
+        // SIGCHLD of the process it killed.
+        if fds[2].revents != 0 {
+            if let Some(rise) = self.memory.as_mut().and_then(Memory::on_watch) {
+                self.events.oom_kill(&rise);
+                self.events.flush();
+            }
+        }
         if fds[0].revents != 0 {
             self.take_signals();
+        }
+    }
+
+    /// Reads the OOM-kill count and writes a line if it rose.
+    fn look_for_oom_kills(&mut self) {
+        if let Some(rise) = self.memory.as_mut().and_then(Memory::check) {
+            self.events.oom_kill(&rise);
         }
     }
 
@@ -474,6 +510,10 @@ impl Supervisor {
         let main_was_running = self.main_status.is_none();
         // With nothing to write a name or a group into, skip even the look.
         let look = self.events.enabled() || self.events.has_termination_log();
+        // Where the kernel does not notify, a rise is found at the reaps.
+        if self.memory.as_ref().is_some_and(Memory::needs_looking) {
+            self.look_for_oom_kills();
+        }
         loop {
             let main = self.main.pid;
             let all = self.events.enabled();
@@ -519,6 +559,7 @@ impl Supervisor {
             killed,
             self.phase.reason(),
         );
+        let oom_killed = self.oom_killed(r.status, outcome);
         let runtime_ms = is_main.then(|| self.main.started.elapsed().as_millis() as u64);
         let role = if is_main { Role::Main } else { Role::Orphan };
         let comm = r.comm.as_ref().map(|c| c.text());
@@ -530,8 +571,30 @@ impl Supervisor {
             outcome,
             runtime_ms,
             stop_reason,
+            r.usage,
+            oom_killed,
         );
         self.events.exit(&event);
+    }
+
+    /// Whether the OOM killer ended a process: only a SIGKILL nobody here
+    /// sent can be its, and only with a rise of the count to claim (None:
+    /// no count to read).
+    fn oom_killed(&mut self, status: Status, outcome: Outcome) -> Option<bool> {
+        self.memory.as_ref()?;
+        let unexplained_kill = outcome == Outcome::Crashed
+            && matches!(
+                status,
+                Status::Signaled {
+                    signal: Signal::KILL,
+                    ..
+                }
+            );
+        if !unexplained_kill {
+            return Some(false);
+        }
+        self.look_for_oom_kills();
+        self.memory.as_mut().map(Memory::claim)
     }
 
     /// The signal (as received) behind the one that ended `r`, if the shim

@@ -913,6 +913,10 @@ const EXIT_FIELDS: &[&str] = &[
     "core_dumped",
     "runtime_ms",
     "stop_reason",
+    "max_rss_kib",
+    "cpu_user_ms",
+    "cpu_sys_ms",
+    "oom_killed",
 ];
 
 fn check_ts(e: &Value) {
@@ -1023,6 +1027,12 @@ pub fn check_events(events: &[Value], exit_code: i32) {
                 assert!(e["code"].is_i64(), "spawn_failed.code: {e}");
             }
             "shim_exit" => check_ts(e),
+            "oom_kill" => {
+                check_ts(e);
+                assert!(e["count"].as_u64().is_some_and(|n| n > 0), "count: {e}");
+                assert!(e["total"].as_u64().is_some_and(|n| n > 0), "total: {e}");
+            }
+            "ready" | "reloading" | "stopping" | "status" | "watchdog" => check_ts(e),
             other => panic!("unknown event {other}: {e}"),
         }
     }

@@ -1,0 +1,283 @@
+//! The OOM killer, seen from the shim's memory cgroup: its OOM-kill count,
+//! watched where the kernel can tell the shim at once, and each rise
+//! attributed to at most one SIGKILL death.
+//!
+//! The kernel raises the count before it sends the OOM killer's SIGKILL
+//! (mm/oom_kill.c), so a SIGKILL death that the shim did not send, reaped
+//! within a second of a rise not yet attributed, was the OOM killer's.
+
+use std::collections::VecDeque;
+use std::ffi::CString;
+use std::fs;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::diag;
+use crate::procfs::Proc;
+
+/// How long before its reap an OOM kill may have happened to be the one
+/// that ended a process.
+const ATTRIBUTION_WINDOW: Duration = Duration::from_secs(1);
+
+/// Which cgroup interface the memory controller is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Version {
+    V1,
+    V2,
+}
+
+/// A rise of the count, for the `oom_kill` line.
+#[derive(Debug, Clone, Copy)]
+pub struct Rise {
+    pub count: u64,
+    pub total: u64,
+    pub memory_max_kib: Option<u64>,
+    pub memory_peak_kib: Option<u64>,
+}
+
+pub struct Memory {
+    version: Version,
+    dir: PathBuf,
+    /// What wakes the loop when the count may have risen: an inotify
+    /// descriptor on memory.events (v2), or an eventfd registered through
+    /// cgroup.event_control (v1), with the file it watches held open.
+    watch: Option<(OwnedFd, Option<OwnedFd>)>,
+    start: u64,
+    seen: u64,
+    /// Rises not yet attributed to an exit: when seen, how many kills.
+    unclaimed: VecDeque<(Instant, u64)>,
+}
+
+impl Memory {
+    /// The shim's memory cgroup, if it has one whose OOM-kill count it can
+    /// read (through its own /proc: self/cgroup and self/mountinfo).
+    pub fn open(proc: Option<&Proc>) -> Option<Memory> {
+        let proc = proc?;
+        let cgroups = proc.read_self(c"self/cgroup")?;
+        let mounts = proc.read_self(c"self/mountinfo")?;
+        let (version, dir) = locate(&cgroups, &mounts)?;
+        let mut m = Memory {
+            version,
+            dir,
+            watch: None,
+            start: 0,
+            seen: 0,
+            unclaimed: VecDeque::new(),
+        };
+        m.start = m.read_count()?;
+        m.seen = m.start;
+        Some(m)
+    }
+
+    /// Asks the kernel to say when the count changes, where it can; after
+    /// the spawn, so the descriptors it takes never cost the app its start.
+    /// A rise in between is found by the look that follows.
+    pub fn watch(&mut self) -> Option<Rise> {
+        self.watch = self.arm();
+        if self.watch.is_none() {
+            diag::debug!("OOM kills are looked for at each reap (no notification here)");
+        }
+        self.check()
+    }
+
+    fn count_file(&self) -> PathBuf {
+        self.dir.join(match self.version {
+            Version::V2 => "memory.events",
+            Version::V1 => "memory.oom_control",
+        })
+    }
+
+    fn read_count(&self) -> Option<u64> {
+        let text = fs::read_to_string(self.count_file()).ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix("oom_kill "))
+            .and_then(|n| n.trim().parse().ok())
+    }
+
+    /// A notification of changes to the count, where the kernel offers one.
+    fn arm(&self) -> Option<(OwnedFd, Option<OwnedFd>)> {
+        let file = CString::new(self.count_file().as_os_str().as_bytes()).ok()?;
+        match self.version {
+            Version::V2 => {
+                // SAFETY: no pointers; the result is checked and owned.
+                let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
+                if fd < 0 {
+                    return None;
+                }
+                // SAFETY: a fresh descriptor owned by nothing else.
+                let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+                // SAFETY: a valid inotify fd and NUL-terminated path.
+                let wd = unsafe {
+                    libc::inotify_add_watch(fd.as_raw_fd(), file.as_ptr(), libc::IN_MODIFY)
+                };
+                (wd >= 0).then_some((fd, None))
+            }
+            Version::V1 => {
+                // SAFETY: no pointers; the result is checked and owned.
+                let efd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+                if efd < 0 {
+                    return None;
+                }
+                // SAFETY: a fresh descriptor owned by nothing else.
+                let efd = unsafe { OwnedFd::from_raw_fd(efd) };
+                let watched: OwnedFd = fs::File::open(self.count_file()).ok()?.into();
+                let line = format!("{} {}", efd.as_raw_fd(), watched.as_raw_fd());
+                // Writable only with a writable cgroup mount (not Docker's).
+                fs::write(self.dir.join("cgroup.event_control"), line).ok()?;
+                Some((efd, Some(watched)))
+            }
+        }
+    }
+
+    /// The descriptor the loop waits on, if the kernel notifies.
+    pub fn watch_fd(&self) -> Option<RawFd> {
+        self.watch.as_ref().map(|(fd, _)| fd.as_raw_fd())
+    }
+
+    /// Whether rises are only found by looking (at each reap).
+    pub fn needs_looking(&self) -> bool {
+        self.watch.is_none()
+    }
+
+    /// The watch fired: empty it, then look at the count.
+    pub fn on_watch(&mut self) -> Option<Rise> {
+        if let Some((fd, _)) = &self.watch {
+            let mut buf = [0u8; 512];
+            // Drain what is pending; its content does not matter.
+            // SAFETY: `buf` is valid for writes of its length.
+            while unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
+        }
+        self.check()
+    }
+
+    /// Reads the count; a rise since the last look is remembered for
+    /// attribution and returned for its `oom_kill` line.
+    pub fn check(&mut self) -> Option<Rise> {
+        let now = self.read_count()?;
+        if now <= self.seen {
+            return None;
+        }
+        let count = now - self.seen;
+        self.seen = now;
+        self.unclaimed.push_back((Instant::now(), count));
+        let kib = |name: &str| -> Option<u64> {
+            let text = fs::read_to_string(self.dir.join(name)).ok()?;
+            let bytes: u64 = text.trim().parse().ok()?;
+            // v1 writes "no limit" as a huge number (PAGE_COUNTER_MAX pages).
+            (bytes < 1 << 60).then_some(bytes / 1024)
+        };
+        let (max, peak) = match self.version {
+            Version::V2 => ("memory.max", "memory.peak"),
+            Version::V1 => ("memory.limit_in_bytes", "memory.max_usage_in_bytes"),
+        };
+        Some(Rise {
+            count,
+            total: self.total(),
+            memory_max_kib: kib(max),
+            memory_peak_kib: kib(peak),
+        })
+    }
+
+    /// Kills seen since the shim started.
+    pub fn total(&self) -> u64 {
+        self.seen - self.start
+    }
+
+    /// For a SIGKILL death the shim did not send: was it an OOM kill? Takes
+    /// one kill from a rise seen within the window before now.
+    pub fn claim(&mut self) -> bool {
+        let now = Instant::now();
+        while let Some(&(at, _)) = self.unclaimed.front() {
+            if now.duration_since(at) <= ATTRIBUTION_WINDOW {
+                break;
+            }
+            self.unclaimed.pop_front();
+        }
+        match self.unclaimed.front_mut() {
+            Some((_, n)) => {
+                *n -= 1;
+                if *n == 0 {
+                    self.unclaimed.pop_front();
+                }
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// The memory cgroup's directory from /proc/self/cgroup and mountinfo: the
+/// cgroup v1 memory hierarchy if there is one, else the v2 unified one.
+fn locate(cgroups: &[u8], mounts: &[u8]) -> Option<(Version, PathBuf)> {
+    let cgroups = String::from_utf8_lossy(cgroups);
+    let mounts = String::from_utf8_lossy(mounts);
+    let v1 = cgroups.lines().find_map(|l| {
+        let mut f = l.splitn(3, ':');
+        let (_, controllers, path) = (f.next()?, f.next()?, f.next()?);
+        controllers
+            .split(',')
+            .any(|c| c == "memory")
+            .then_some(path)
+    });
+    let v2 = cgroups.lines().find_map(|l| l.strip_prefix("0::"));
+    for line in mounts.lines() {
+        // id parent dev root mountpoint opts [optional...] - fstype source superopts
+        let (left, right) = line.split_once(" - ")?;
+        let left: Vec<&str> = left.split(' ').collect();
+        let right: Vec<&str> = right.split(' ').collect();
+        let (Some(root), Some(point)) = (left.get(3), left.get(4)) else {
+            continue;
+        };
+        let fstype = right.first().copied().unwrap_or_default();
+        let superopts = right.get(2).copied().unwrap_or_default();
+        let found = match (fstype, v1, v2) {
+            ("cgroup", Some(path), _) if superopts.split(',').any(|o| o == "memory") => {
+                Some((Version::V1, path))
+            }
+            ("cgroup2", None, Some(path)) => Some((Version::V2, path)),
+            _ => None,
+        };
+        if let Some((version, path)) = found {
+            // Without a cgroup namespace the path is the host's, and the
+            // mount shows the part of the tree from `root` on.
+            let inner = path.strip_prefix(root).unwrap_or(path);
+            let dir = Path::new(point).join(inner.trim_start_matches('/'));
+            return Some((version, dir));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MOUNTS_V1: &str = "35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n\
+        36 31 0:33 / /sys/fs/cgroup/devices rw,relatime - cgroup cgroup rw,devices\n";
+
+    #[test]
+    fn the_v1_memory_hierarchy_is_found_under_its_mount() {
+        let cg = b"8:pids:/\n4:memory:/a/b\n0::/\n";
+        let (v, dir) = locate(cg, MOUNTS_V1.as_bytes()).unwrap();
+        assert_eq!(v, Version::V1);
+        assert_eq!(dir, PathBuf::from("/sys/fs/cgroup/memory/a/b"));
+    }
+
+    #[test]
+    fn v2_alone_and_a_mount_rooted_below_the_top_are_resolved() {
+        let mounts = b"30 23 0:26 /docker/x /sys/fs/cgroup ro,nosuid - cgroup2 cgroup2 rw\n";
+        let (v, dir) = locate(b"0::/docker/x\n", mounts).unwrap();
+        assert_eq!(v, Version::V2);
+        assert_eq!(dir, PathBuf::from("/sys/fs/cgroup"));
+        let ns = b"30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+        let (_, dir) = locate(b"0::/\n", ns).unwrap();
+        assert_eq!(dir, PathBuf::from("/sys/fs/cgroup"));
+    }
+
+    #[test]
+    fn no_cgroup_mount_means_no_memory_cgroup() {
+        assert!(locate(b"0::/\n", b"1 0 0:1 / / rw - tmpfs tmpfs rw\n").is_none());
+    }
+}
