@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::diag::Level;
+use crate::notify::Access;
 use crate::signals::Signal;
 
 /// The exit code of a usage error.
@@ -25,7 +26,8 @@ A tiny PID 1: forwards signals, reaps zombies, stops with a grace period,
 reports every exit as a JSON line.
 
 Usage: shim [OPTIONS] [--] COMMAND [ARG]...
-       shim install DEST
+       shim install DEST      copy this binary to DEST (a directory or a file)
+       shim probe FILE        exit 0 when FILE exists, 1 when not (silent)
 
 Options (each also read from the environment variable shown; the option wins):
   -g, --grace <DUR>            time from the first stop request to SIGKILL of
@@ -45,6 +47,16 @@ Options (each also read from the environment variable shown; the option wins):
                                was received [env: SHIM_PARENT_DEATH] [default: TERM]
   -e, --success-exit <CODE>    map the exit code CODE to 0; repeatable
                                [env: SHIM_SUCCESS_EXIT, a comma list]
+      --notify                 give the app an sd_notify socket (NOTIFY_SOCKET)
+                               [env: SHIM_NOTIFY=1]
+      --notify-access <WHO>    whose notifications count: main or all
+                               [env: SHIM_NOTIFY_ACCESS] [default: main]
+      --ready-file <PATH>      exists exactly while the app is ready (READY=1);
+                               implies --notify [env: SHIM_READY_FILE]
+      --watchdog <DUR>         the app must send WATCHDOG=1 at least every DUR;
+                               implies --notify [env: SHIM_WATCHDOG]
+      --watchdog-signal <SIG>  sent to the app when the watchdog runs out
+                               [env: SHIM_WATCHDOG_SIGNAL] [default: ABRT]
   -v                           more diagnostics (-v info, -vv debug, -vvv trace)
   -q                           errors only [env: SHIM_LOG=off|error|warn|info|debug|trace]
   -h, --help                   print this help
@@ -156,6 +168,11 @@ pub struct Config {
     pub log_level: Level,
     /// tini's `-w`: a warning for every orphan reaped.
     pub warn_on_reap: bool,
+    /// The notification socket, and whose messages count.
+    pub notify: Option<Access>,
+    pub ready_file: Option<PathBuf>,
+    pub watchdog: Option<Duration>,
+    pub watchdog_signal: Signal,
     pub command: Vec<OsString>,
 }
 
@@ -183,7 +200,7 @@ impl Config {
 /// What the command line asks for.
 #[derive(Debug)]
 enum Parsed {
-    Run(Config),
+    Run(Box<Config>),
     Help,
     Version,
     License,
@@ -193,7 +210,7 @@ enum Parsed {
 /// error, prints it and exits 2; `--help` and `--version` print and exit 0.
 pub fn parse(mode: Mode, args: Vec<OsString>) -> Config {
     let text = match parse_from(mode, args, |k| std::env::var_os(k)) {
-        Ok(Parsed::Run(config)) => return config,
+        Ok(Parsed::Run(config)) => return *config,
         Ok(Parsed::Help) => match mode {
             Mode::Shim => HELP,
             Mode::Tini => TINI_HELP,
@@ -258,6 +275,11 @@ struct Given {
     subreaper: bool,
     /// tini's `-w`.
     warn_on_reap: bool,
+    notify: bool,
+    notify_access: Option<Access>,
+    ready_file: Option<PathBuf>,
+    watchdog: Option<Duration>,
+    watchdog_signal: Option<Signal>,
 }
 
 fn parse_from(
@@ -315,6 +337,28 @@ fn parse_from(
                 g.termination_log = Some(PathBuf::from(v));
             }
             Long("no-subreaper") => g.no_subreaper = true,
+            Long("notify") => g.notify = true,
+            Long("notify-access") => {
+                let v = text(&mut p, "--notify-access")?;
+                g.notify_access =
+                    Some(parse_access(&v).map_err(|e| bad("--notify-access", &v, e))?);
+            }
+            Long("ready-file") => {
+                let v = p.value().map_err(|e| e.to_string())?;
+                if v.is_empty() {
+                    return Err("invalid value '' for '--ready-file': empty path".into());
+                }
+                g.ready_file = Some(PathBuf::from(v));
+            }
+            Long("watchdog") => {
+                let v = text(&mut p, "--watchdog")?;
+                g.watchdog = Some(parse_period(&v).map_err(|e| bad("--watchdog", &v, e))?);
+            }
+            Long("watchdog-signal") => {
+                let v = text(&mut p, "--watchdog-signal")?;
+                g.watchdog_signal =
+                    Some(Signal::parse(&v).map_err(|e| bad("--watchdog-signal", &v, e))?);
+            }
             Long("parent-death") => {
                 let v = text(&mut p, "--parent-death")?;
                 g.parent_death =
@@ -341,7 +385,7 @@ fn parse_from(
     if command.is_empty() {
         return Err("missing COMMAND to run (shim [OPTIONS] [--] COMMAND [ARG]...)".into());
     }
-    from_env(mode, g, command, &env).map(Parsed::Run)
+    from_env(mode, g, command, &env).map(|c| Parsed::Run(Box::new(c)))
 }
 
 /// Fills in what the command line left unset from the environment.
@@ -465,6 +509,31 @@ fn from_env(
         let stops = [Signal::TSTP, Signal::TTIN, Signal::TTOU];
         rewrite.splice(0..0, stops.map(|s| (s, Some(Signal::STOP))));
     }
+    let ready_file = g
+        .ready_file
+        .or_else(|| {
+            env("SHIM_READY_FILE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+        .map(absolute);
+    let watchdog = match (g.watchdog, var("SHIM_WATCHDOG")?) {
+        (Some(d), _) => Some(d),
+        (None, Some(v)) => Some(parse_period(&v).map_err(|e| bad("SHIM_WATCHDOG", &v, e))?),
+        (None, None) => None,
+    };
+    let watchdog_signal = match (g.watchdog_signal, var("SHIM_WATCHDOG_SIGNAL")?) {
+        (Some(s), _) => s,
+        (None, Some(v)) => Signal::parse(&v).map_err(|e| bad("SHIM_WATCHDOG_SIGNAL", &v, e))?,
+        (None, None) => Signal::ABRT,
+    };
+    let notify_access = match (g.notify_access, var("SHIM_NOTIFY_ACCESS")?) {
+        (Some(a), _) => a,
+        (None, Some(v)) => parse_access(&v).map_err(|e| bad("SHIM_NOTIFY_ACCESS", &v, e))?,
+        (None, None) => Access::Main,
+    };
+    let notify = (g.notify || flag("SHIM_NOTIFY")? || ready_file.is_some() || watchdog.is_some())
+        .then_some(notify_access);
     Ok(Config {
         grace,
         leftover_grace,
@@ -484,6 +553,10 @@ fn from_env(
         success_exit,
         log_level,
         warn_on_reap: g.warn_on_reap,
+        notify,
+        ready_file,
+        watchdog,
+        watchdog_signal,
         command,
     })
 }
@@ -572,6 +645,23 @@ fn parse_events(value: OsString) -> Result<EventsDest, (String, String)> {
     }
 }
 
+fn parse_access(text: &str) -> Result<Access, String> {
+    match text.trim() {
+        "main" => Ok(Access::Main),
+        "all" => Ok(Access::All),
+        _ => Err("expected main or all".into()),
+    }
+}
+
+/// A watchdog period: a duration, not zero.
+fn parse_period(text: &str) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if d.is_zero() {
+        return Err("a watchdog period must be more than zero".into());
+    }
+    Ok(d)
+}
+
 fn parse_parent_death(text: &str) -> Result<Option<Signal>, String> {
     if text.trim().eq_ignore_ascii_case("off") {
         Ok(None)
@@ -642,7 +732,7 @@ mod tests {
         let args = args.iter().map(OsString::from).collect();
         let lookup = |k: &str| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.into());
         match parse_from(mode, args, lookup)? {
-            Parsed::Run(c) => Ok(c),
+            Parsed::Run(c) => Ok(*c),
             other => Err(format!("{other:?}")),
         }
     }

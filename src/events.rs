@@ -26,6 +26,8 @@ pub enum Outcome {
     Crashed,
     Stopped,
     Killed,
+    /// The main child, after the watchdog ran out.
+    Hung,
 }
 
 /// What started a stop, or (`External`) the termination signal from
@@ -36,6 +38,7 @@ pub enum StopReason {
     Signal(Signal),
     ParentDeath,
     MainExited,
+    Watchdog,
     External(Signal),
 }
 
@@ -45,6 +48,7 @@ impl std::fmt::Display for StopReason {
             StopReason::Signal(s) => write!(f, "signal:{}", s.name()),
             StopReason::ParentDeath => f.write_str("parent-death"),
             StopReason::MainExited => f.write_str("main-exited"),
+            StopReason::Watchdog => f.write_str("watchdog"),
             StopReason::External(s) => write!(f, "external:{}", s.name()),
         }
     }
@@ -148,6 +152,38 @@ struct SpawnFailed<'a> {
     event: &'static str,
     error: &'a str,
     code: i32,
+}
+
+/// A line about the app's readiness: `ready`, `reloading`, `stopping`,
+/// `status`, `watchdog`.
+#[derive(Debug, Serialize)]
+struct Notice<'a> {
+    #[serde(serialize_with = "display")]
+    ts: Timestamp,
+    event: &'static str,
+    pid: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    after_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timeout_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signal: Option<&'static str>,
+}
+
+impl Notice<'_> {
+    fn new(event: &'static str, pid: i32) -> Self {
+        Notice {
+            ts: now(),
+            event,
+            pid,
+            after_ms: None,
+            text: None,
+            timeout_ms: None,
+            signal: None,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -302,6 +338,38 @@ impl Events {
             error = shorten(&error, excess).into();
         }
         self.flush();
+    }
+
+    /// `ready`: the sender, and the time since the spawn.
+    pub fn ready(&mut self, pid: i32, after_ms: u64) {
+        let line = Notice {
+            after_ms: Some(after_ms),
+            ..Notice::new("ready", pid)
+        };
+        self.emit(&line, false);
+    }
+
+    /// `reloading` or `stopping`.
+    pub fn notice(&mut self, event: &'static str, pid: i32) {
+        self.emit(&Notice::new(event, pid), false);
+    }
+
+    pub fn status(&mut self, pid: i32, text: &str) {
+        let line = Notice {
+            text: Some(text),
+            ..Notice::new("status", pid)
+        };
+        self.emit(&line, false);
+    }
+
+    /// `watchdog`: the main child sent no WATCHDOG=1 for `timeout_ms`.
+    pub fn watchdog(&mut self, pid: i32, timeout_ms: u64, signal: Signal) {
+        let line = Notice {
+            timeout_ms: Some(timeout_ms),
+            signal: Some(signal.name()),
+            ..Notice::new("watchdog", pid)
+        };
+        self.emit(&line, false);
     }
 
     pub fn oom_kill(&mut self, rise: &Rise) {

@@ -19,6 +19,7 @@ mod diag;
 mod events;
 mod install;
 mod memory;
+mod notify;
 mod output;
 mod procfs;
 mod reaper;
@@ -50,6 +51,9 @@ extern "C" fn c_main(argc: c_int, argv: *const *const c_char) -> c_int {
     let args: Vec<OsString> = args.collect();
     if mode == cli::Mode::Shim && args.first().is_some_and(|a| a == "install") {
         std::process::exit(install::run(&args[1..]));
+    }
+    if mode == cli::Mode::Shim && args.first().is_some_and(|a| a == "probe") {
+        std::process::exit(notify::probe(&args[1..]));
     }
     let config = cli::parse(mode, args);
     diag::set_level(config.log_level);

@@ -155,6 +155,19 @@ impl Proc {
         parse_stat(self.read_at(path, &mut buf)?)
     }
 
+    /// Whether `pid`'s parent links lead to `me` (a bounded walk).
+    pub fn descends_from(&self, pid: i32, me: i32) -> bool {
+        let mut p = pid;
+        for _ in 0..64 {
+            match self.stat(p) {
+                Some(s) if s.ppid == me => return true,
+                Some(s) if s.ppid > 1 => p = s.ppid,
+                _ => return false,
+            }
+        }
+        false
+    }
+
     /// Every process of the namespace, as /proc lists them now.
     fn all(&self) -> Vec<Stat> {
         // A directory stream of its own: readdir keeps a position.

@@ -22,6 +22,7 @@ impl Signal {
     pub const HUP: Signal = Signal(libc::SIGHUP);
     pub const INT: Signal = Signal(libc::SIGINT);
     pub const QUIT: Signal = Signal(libc::SIGQUIT);
+    pub const ABRT: Signal = Signal(libc::SIGABRT);
     pub const KILL: Signal = Signal(libc::SIGKILL);
     pub const PIPE: Signal = Signal(libc::SIGPIPE);
     pub const TERM: Signal = Signal(libc::SIGTERM);

@@ -47,10 +47,17 @@ pub struct SpawnError {
 /// as it should. The child inherits the shim's cwd, environment and
 /// inheritable fds; everything the shim opens is O_CLOEXEC.
 ///
+/// `env`: what the app's environment gets beyond the shim's own
+/// (NOTIFY_SOCKET and WATCHDOG_USEC).
+///
 /// `sigchld_ignored`: the shim's parent had set SIGCHLD to SIG_IGN, which the
 /// shim undid for itself (see `signals::reclaim_sigchld`); the child gets it
 /// back, as it would have without the shim.
-pub fn start(command: &[OsString], sigchld_ignored: bool) -> Result<Child, SpawnError> {
+pub fn start(
+    command: &[OsString],
+    sigchld_ignored: bool,
+    env: &[(&str, OsString)],
+) -> Result<Child, SpawnError> {
     let name = command[0].to_string_lossy();
     let fail = |code, why: String| SpawnError {
         message: format!("{name}: {why}"),
@@ -61,6 +68,9 @@ pub fn start(command: &[OsString], sigchld_ignored: bool) -> Result<Child, Spawn
     let spawn = |program: &Path, args: &[&OsStr]| {
         let mut cmd = Command::new(program);
         cmd.arg0(&command[0]).args(args).process_group(0);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         // SAFETY: the closure runs in the child between fork and exec and only
         // makes async-signal-safe calls (rt_sigprocmask, tcsetpgrp, getpid,
         // signal).

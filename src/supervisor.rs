@@ -11,6 +11,7 @@ use crate::cli::Config;
 use crate::diag;
 use crate::events::{Events, Exit, Outcome, Role, StopReason};
 use crate::memory::Memory;
+use crate::notify::{self, Access, Notice, Pacer, ReadyFile, Upstream, Watchdog};
 use crate::procfs::{self, Proc, Seen};
 use crate::reaper::{self, Reap, Reaped, Status};
 use crate::signals::{self, Received, Sent, Signal, SignalFd, SignalSet, Target};
@@ -100,8 +101,39 @@ pub fn run(config: Config, sigchld_ignored: bool) -> i32 {
     }
     // Before the spawn: every OOM kill from here on is the app's.
     let mut memory = Memory::open(proc.as_ref());
+    let mut child_env = Vec::new();
+    let readiness = match config.notify {
+        None => None,
+        Some(access) => match notify::Socket::open() {
+            Ok(socket) => {
+                child_env.push(("NOTIFY_SOCKET", socket.name().into()));
+                if let Some(period) = config.watchdog {
+                    child_env.push(("WATCHDOG_USEC", period.as_micros().to_string().into()));
+                }
+                Some(Readiness {
+                    upstream: std::env::var_os("NOTIFY_SOCKET")
+                        .as_deref()
+                        .and_then(Upstream::connect),
+                    socket,
+                    access,
+                    ready_file: config.ready_file.clone().map(ReadyFile::new),
+                    ready: false,
+                    stopping: false,
+                    status: Pacer::default(),
+                })
+            }
+            Err(e) => {
+                let message = format!("cannot open a notification socket: {e}");
+                diag::error!("{message}");
+                events.spawn_failed(&message, 126);
+                let code = config.map_exit(126);
+                events.shim_exit(code, 0, None);
+                return code;
+            }
+        },
+    };
 
-    let main = match spawn::start(&config.command, sigchld_ignored) {
+    let main = match spawn::start(&config.command, sigchld_ignored, &child_env) {
         Ok(child) => child,
         Err(e) => {
             diag::error!("cannot run {}", e.message);
@@ -123,7 +155,10 @@ pub fn run(config: Config, sigchld_ignored: bool) -> i32 {
         diag::debug!("cannot change directory to /: {e}");
     }
 
+    let watchdog = config.watchdog.map(Watchdog::new);
     Supervisor {
+        readiness,
+        watchdog,
         config,
         events,
         signals,
@@ -161,7 +196,22 @@ fn watch_parent() -> Option<i32> {
     }
 }
 
+/// What `--notify` adds: the socket, the relay, the ready file.
+struct Readiness {
+    socket: notify::Socket,
+    upstream: Option<Upstream>,
+    access: Access,
+    ready_file: Option<ReadyFile>,
+    ready: bool,
+    /// STOPPING=1 came: the app will not be ready again.
+    stopping: bool,
+    status: Pacer,
+}
+
 struct Supervisor {
+    readiness: Option<Readiness>,
+    /// Armed while the main child runs and no stop is in progress.
+    watchdog: Option<Watchdog>,
     config: Config,
     events: Events,
     signals: SignalFd,
@@ -206,6 +256,15 @@ impl Supervisor {
             .expect("the loop ends after the main child");
         let code = self.config.map_exit(status.exit_code());
         self.look_for_oom_kills();
+        if let Some(r) = self.readiness.as_mut() {
+            // The latest status text still waiting for its turn is not lost.
+            if let Some((pid, text)) = r.status.take_waiting() {
+                self.events.status(pid, &text);
+            }
+        }
+        if let Some(file) = self.readiness.as_mut().and_then(|r| r.ready_file.as_mut()) {
+            file.retire();
+        }
         let oom_kills = self.memory.as_ref().map(Memory::total);
         self.events.shim_exit(code, self.reaped, oom_kills);
         code
@@ -258,7 +317,9 @@ impl Supervisor {
     fn next_deadline(&self) -> Option<Instant> {
         let poll_group = (self.main_status.is_some() && !self.children_left)
             .then(|| Instant::now() + GROUP_POLL);
-        [self.phase.deadline(), poll_group]
+        let watchdog = self.watchdog.map(|w| w.due);
+        let status = self.readiness.as_ref().and_then(|r| r.status.due());
+        [self.phase.deadline(), poll_group, watchdog, status]
             .into_iter()
             .flatten()
             .min()
@@ -286,6 +347,11 @@ impl Supervisor {
                     .as_ref()
                     .and_then(Memory::watch_fd)
                     .unwrap_or(-1),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: self.readiness.as_ref().map_or(-1, |r| r.socket.fd()),
                 events: libc::POLLIN,
                 revents: 0,
             },
@@ -325,6 +391,9 @@ impl Supervisor {
         }
         if fds[0].revents != 0 {
             self.take_signals();
+        }
+        if fds[3].revents != 0 {
+            self.take_notifications();
         }
     }
 
@@ -432,6 +501,12 @@ impl Supervisor {
         if self.phase != Phase::Running {
             return;
         }
+        // A readiness probe fails while the app drains; a draining app
+        // owes no keep-alives.
+        self.watchdog = None;
+        if let Some(file) = self.readiness.as_mut().and_then(|r| r.ready_file.as_mut()) {
+            file.retire();
+        }
         // A grace too long for the clock (`--grace 1e19`) never ends.
         let kill_at = self
             .config
@@ -444,7 +519,19 @@ impl Supervisor {
         self.phase = Phase::Stopping { reason, kill_at };
     }
 
+    /// Whatever deadline has come: the status line's turn, the watchdog,
+    /// the grace period.
     fn on_deadline(&mut self) {
+        if let Some((pid, text)) = self.readiness.as_mut().and_then(|r| r.status.take_due()) {
+            self.write_status(pid, &text);
+        }
+        if self.watchdog.is_some_and(|w| Instant::now() >= w.due) {
+            self.on_watchdog();
+        }
+        self.on_grace_deadline();
+    }
+
+    fn on_grace_deadline(&mut self) {
         let Some(deadline) = self.phase.deadline() else {
             return;
         };
@@ -559,6 +646,12 @@ impl Supervisor {
             killed,
             self.phase.reason(),
         );
+        // Rule 0: the main child ended, in whatever way, after the watchdog.
+        let outcome = if is_main && stop_reason == Some(StopReason::Watchdog) {
+            Outcome::Hung
+        } else {
+            outcome
+        };
         let oom_killed = self.oom_killed(r.status, outcome);
         let runtime_ms = is_main.then(|| self.main.started.elapsed().as_millis() as u64);
         let role = if is_main { Role::Main } else { Role::Orphan };
@@ -616,6 +709,7 @@ impl Supervisor {
     /// orphans get SIGTERM (and SIGCONT) now, and SIGKILL when the grace
     /// for leftovers ends.
     fn after_main_exit(&mut self) {
+        self.watchdog = None;
         if !self.children_left && !self.group_has_members() {
             return;
         }
@@ -638,6 +732,142 @@ impl Supervisor {
         };
         self.swept.insert(Signal::TERM);
         self.sweep(&[Signal::TERM, Signal::CONT]);
+    }
+
+    /// The notifications queued on the socket (a bounded number per call).
+    fn take_notifications(&mut self) {
+        let Some(r) = &self.readiness else {
+            return;
+        };
+        for (pid, datagram) in r.socket.receive() {
+            if !self.may_notify(pid) {
+                diag::debug!("ignored a notification from pid {pid}");
+                continue;
+            }
+            let notices = notify::parse(&datagram);
+            let mut relay = Vec::new();
+            for notice in notices {
+                self.on_notice(pid, notice, &mut relay);
+            }
+            self.relay(&relay);
+        }
+        self.events.flush();
+    }
+
+    /// The access rule, on the sender the kernel vouched for.
+    fn may_notify(&self, pid: i32) -> bool {
+        let Some(r) = &self.readiness else {
+            return false;
+        };
+        if pid <= 0 {
+            return false;
+        }
+        let main = self.main_status.is_none() && pid == self.main.pid;
+        match r.access {
+            Access::Main => main,
+            Access::All => {
+                main || self
+                    .proc
+                    .as_ref()
+                    .is_some_and(|p| p.descends_from(pid, self.me))
+            }
+        }
+    }
+
+    fn on_notice(&mut self, pid: i32, notice: Notice, relay: &mut Vec<String>) {
+        let Some(r) = self.readiness.as_mut() else {
+            return;
+        };
+        match notice {
+            Notice::Ready => {
+                if !r.ready && !r.stopping {
+                    r.ready = true;
+                    let after = self.main.started.elapsed().as_millis() as u64;
+                    if self.phase == Phase::Running {
+                        if let Some(file) = &r.ready_file {
+                            file.create();
+                        }
+                    }
+                    self.events.ready(pid, after);
+                    relay.insert(0, "READY=1".into());
+                }
+            }
+            Notice::Reloading => {
+                r.ready = false;
+                if let Some(file) = &r.ready_file {
+                    file.remove();
+                }
+                self.events.notice("reloading", pid);
+            }
+            Notice::Stopping => {
+                if !r.stopping {
+                    r.stopping = true;
+                    r.ready = false;
+                    if let Some(file) = r.ready_file.as_mut() {
+                        file.retire();
+                    }
+                    self.events.notice("stopping", pid);
+                    relay.push("STOPPING=1".into());
+                }
+            }
+            Notice::Status(text) => {
+                if let Some((pid, text)) = r.status.offer(pid, text) {
+                    self.write_status(pid, &text);
+                }
+            }
+            Notice::WatchdogPing => {
+                if let Some(w) = self.watchdog.as_mut() {
+                    w.ping();
+                }
+            }
+            Notice::WatchdogTrigger => {
+                if let Some(w) = self.watchdog.as_mut() {
+                    w.due = Instant::now();
+                }
+            }
+            Notice::WatchdogUsec(usec) => {
+                if let Some(w) = self.watchdog.as_mut() {
+                    if usec > 0 {
+                        w.period = Duration::from_micros(usec);
+                        w.ping();
+                    }
+                }
+            }
+        }
+    }
+
+    fn write_status(&mut self, pid: i32, text: &str) {
+        self.events.status(pid, text);
+        self.relay(&[format!("STATUS={text}")]);
+    }
+
+    /// Passes assignments on to the supervisor above the shim, READY=1
+    /// first (runc forwards only a datagram that starts with it).
+    fn relay(&self, lines: &[String]) {
+        if lines.is_empty() {
+            return;
+        }
+        if let Some(up) = self.readiness.as_ref().and_then(|r| r.upstream.as_ref()) {
+            up.send(&lines.join("\n"));
+        }
+    }
+
+    /// The main child sent no keep-alive in time: say so, give it the
+    /// watchdog signal (so it can dump its state), and stop.
+    fn on_watchdog(&mut self) {
+        let Some(w) = self.watchdog.take() else {
+            return;
+        };
+        if self.main_status.is_some() || self.phase != Phase::Running {
+            return;
+        }
+        let sig = self.config.watchdog_signal;
+        self.events
+            .watchdog(self.main.pid, w.period.as_millis() as u64, sig);
+        self.events.flush();
+        diag::warning!("the watchdog ran out: {} to the app", sig.name());
+        signals::send(Target::Pid(self.main.pid), sig);
+        self.begin_stop(StopReason::Watchdog);
     }
 
     fn check_parent(&mut self) {

@@ -946,7 +946,7 @@ pub fn check_exit_event(e: &Value) {
     assert!(e["comm"].is_string() || e["comm"].is_null(), "comm: {e}");
     let outcome = e["outcome"].as_str().unwrap_or_default();
     assert!(
-        ["exited", "failed", "crashed", "stopped", "killed"].contains(&outcome),
+        ["exited", "failed", "crashed", "stopped", "killed", "hung"].contains(&outcome),
         "outcome: {e}"
     );
     assert_eq!(
@@ -1006,6 +1006,7 @@ pub fn check_exit_event(e: &Value) {
         Value::String(s) => assert!(
             s == "parent-death"
                 || s == "main-exited"
+                || s == "watchdog"
                 || s.starts_with("signal:SIG")
                 || s.starts_with("external:SIG"),
             "stop_reason: {e}"
