@@ -21,6 +21,11 @@ use crate::procfs::Proc;
 /// that ended a process.
 const ATTRIBUTION_WINDOW: Duration = Duration::from_secs(1);
 
+/// After a v1 OOM event, how often and how many times the count is looked
+/// at again (about a second in all).
+const RECHECK_EVERY: Duration = Duration::from_millis(10);
+const RECHECKS: u8 = 100;
+
 /// Which cgroup interface the memory controller is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Version {
@@ -40,12 +45,18 @@ pub struct Rise {
 pub struct Memory {
     version: Version,
     dir: PathBuf,
+    /// The count's file, held open and read again from its start.
+    count: OwnedFd,
     /// What wakes the loop when the count may have risen: an inotify
     /// descriptor on memory.events (v2), or an eventfd registered through
     /// cgroup.event_control (v1), with the file it watches held open.
     watch: Option<(OwnedFd, Option<OwnedFd>)>,
     start: u64,
     seen: u64,
+    /// v1 signals the eventfd when the cgroup enters OOM, before the kill
+    /// raises the count: the count is looked at again shortly after, a
+    /// bounded number of times, until it rises.
+    recheck: Option<(Instant, u8)>,
     /// Rises not yet attributed to an exit: when seen, how many kills.
     unclaimed: VecDeque<(Instant, u64)>,
 }
@@ -58,12 +69,19 @@ impl Memory {
         let cgroups = proc.read_self(c"self/cgroup")?;
         let mounts = proc.read_self(c"self/mountinfo")?;
         let (version, dir) = locate(&cgroups, &mounts)?;
+        let file = dir.join(match version {
+            Version::V2 => "memory.events",
+            Version::V1 => "memory.oom_control",
+        });
+        let count = fs::File::open(file).ok()?.into();
         let mut m = Memory {
             version,
             dir,
+            count,
             watch: None,
             start: 0,
             seen: 0,
+            recheck: None,
             unclaimed: VecDeque::new(),
         };
         m.start = m.read_count()?;
@@ -89,8 +107,20 @@ impl Memory {
         })
     }
 
+    /// The count, read with one pread from the start of the open file (a
+    /// cgroup file is made anew at each read from offset 0).
     fn read_count(&self) -> Option<u64> {
-        let text = fs::read_to_string(self.count_file()).ok()?;
+        let mut buf = [0u8; 512];
+        // SAFETY: `buf` is valid for writes of its length.
+        let n = unsafe {
+            libc::pread(
+                self.count.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                0,
+            )
+        };
+        let text = std::str::from_utf8(&buf[..usize::try_from(n).ok()?]).ok()?;
         text.lines()
             .find_map(|l| l.strip_prefix("oom_kill "))
             .and_then(|n| n.trim().parse().ok())
@@ -149,7 +179,31 @@ impl Memory {
             // SAFETY: `buf` is valid for writes of its length.
             while unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
         }
-        self.check()
+        self.recheck = None;
+        self.check_or_recheck(RECHECKS)
+    }
+
+    /// When the count is to be looked at again after an OOM event.
+    pub fn recheck_due(&self) -> Option<Instant> {
+        self.recheck.map(|(at, _)| at)
+    }
+
+    /// The recheck's time has come.
+    pub fn on_recheck(&mut self) -> Option<Rise> {
+        let (at, left) = self.recheck?;
+        if Instant::now() < at {
+            return None;
+        }
+        self.recheck = None;
+        self.check_or_recheck(left)
+    }
+
+    fn check_or_recheck(&mut self, left: u8) -> Option<Rise> {
+        let rise = self.check();
+        if rise.is_none() && self.version == Version::V1 && left > 0 {
+            self.recheck = Some((Instant::now() + RECHECK_EVERY, left - 1));
+        }
+        rise
     }
 
     /// Reads the count; a rise since the last look is remembered for

@@ -123,12 +123,25 @@ impl Proc {
         Some(&buf[..n])
     }
 
-    /// A whole file of the shim's own under /proc (`self/cgroup`), up to 64 KiB.
+    /// A whole file of the shim's own under /proc (`self/cgroup`), up to 1 MiB.
     pub fn read_self(&self, path: &CStr) -> Option<Vec<u8>> {
-        let mut buf = vec![0u8; 64 * 1024];
-        let n = self.read_at(path, &mut buf)?.len();
-        buf.truncate(n);
-        Some(buf)
+        // SAFETY: a valid directory fd and NUL-terminated path; the result is
+        // checked and owned below.
+        let fd = unsafe {
+            libc::openat(
+                self.dir.as_raw_fd(),
+                path.as_ptr(),
+                libc::O_RDONLY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: `fd` was just opened and is owned by nothing else.
+        let file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        let mut out = Vec::with_capacity(4096);
+        std::io::Read::read_to_end(&mut std::io::Read::take(file, 1 << 20), &mut out).ok()?;
+        Some(out)
     }
 
     /// /proc/PID/comm without its newline (readable while PID is a zombie).

@@ -319,7 +319,8 @@ impl Supervisor {
             .then(|| Instant::now() + GROUP_POLL);
         let watchdog = self.watchdog.map(|w| w.due);
         let status = self.readiness.as_ref().and_then(|r| r.status.due());
-        [self.phase.deadline(), poll_group, watchdog, status]
+        let memory = self.memory.as_ref().and_then(Memory::recheck_due);
+        [self.phase.deadline(), poll_group, watchdog, status, memory]
             .into_iter()
             .flatten()
             .min()
@@ -519,9 +520,13 @@ impl Supervisor {
         self.phase = Phase::Stopping { reason, kill_at };
     }
 
-    /// Whatever deadline has come: the status line's turn, the watchdog,
-    /// the grace period.
+    /// Whatever deadline has come: a look at the OOM-kill count after an
+    /// OOM event, the status line's turn, the watchdog, the grace period.
     fn on_deadline(&mut self) {
+        if let Some(rise) = self.memory.as_mut().and_then(Memory::on_recheck) {
+            self.events.oom_kill(&rise);
+            self.events.flush();
+        }
         if let Some((pid, text)) = self.readiness.as_mut().and_then(|r| r.status.take_due()) {
             self.write_status(pid, &text);
         }
