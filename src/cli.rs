@@ -269,12 +269,14 @@ struct Given {
     success_exit: Vec<u8>,
     verbose: u8,
     quiet: bool,
-    /// tini's `-g`.
-    group: bool,
+    /// The drop-in modes' stopping (`dropin`): no grace unless given.
+    peer_stopping: bool,
     /// tini's `-s`: wins over SHIM_NO_SUBREAPER, as options win over variables.
     subreaper: bool,
     /// tini's `-w`.
     warn_on_reap: bool,
+    /// dumb-init's job-control rewrites.
+    stop_on_job_control: bool,
     notify: bool,
     notify_access: Option<Access>,
     ready_file: Option<PathBuf>,
@@ -289,6 +291,15 @@ fn parse_from(
 ) -> Result<Parsed, String> {
     use lexopt::prelude::*;
 
+    let args = match mode {
+        Mode::Shim => args,
+        Mode::Tini | Mode::DumbInit => match crate::dropin::translate(mode, args, &env)? {
+            crate::dropin::Translated::Run(args) => args,
+            crate::dropin::Translated::Help => return Ok(Parsed::Help),
+            crate::dropin::Translated::Version => return Ok(Parsed::Version),
+            crate::dropin::Translated::License => return Ok(Parsed::License),
+        },
+    };
     let mut g = Given::default();
     let mut command = Vec::new();
     let mut p = lexopt::Parser::from_args(args);
@@ -301,20 +312,11 @@ fn parse_from(
     let bad = |opt: &str, v: &str, why: String| format!("invalid value '{v}' for '{opt}': {why}");
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
         match arg {
-            // tini's flags, where they differ from ours.
-            Short('g') if mode == Mode::Tini => g.group = true,
-            Short('s') if mode == Mode::Tini => g.subreaper = true,
-            Short('w') if mode == Mode::Tini => g.warn_on_reap = true,
-            Short('l') if mode == Mode::Tini => return Ok(Parsed::License),
-            Short('p') if mode == Mode::Tini => {
-                let v = text(&mut p, "-p")?;
-                let sig = Signal::parse(&v).map_err(|e| bad("-p", &v, e))?;
-                g.parent_death = Some(Some(sig));
-            }
-            // dumb-init's.
-            Short('c') if mode == Mode::DumbInit => g.single_child = true,
-            Long("verbose") if mode == Mode::DumbInit => g.verbose = 2,
-            Short('v') if mode == Mode::DumbInit => g.verbose = 2,
+            // Set by the drop-in front ends (see `dropin`), not documented.
+            Long("peer-stopping") => g.peer_stopping = true,
+            Long("subreaper") => g.subreaper = true,
+            Long("warn-on-reap") => g.warn_on_reap = true,
+            Long("stop-on-job-control") => g.stop_on_job_control = true,
             Short('g') | Long("grace") => {
                 let v = text(&mut p, "--grace")?;
                 g.grace = Some(parse_duration(&v).map_err(|e| bad("--grace", &v, e))?);
@@ -385,12 +387,11 @@ fn parse_from(
     if command.is_empty() {
         return Err("missing COMMAND to run (shim [OPTIONS] [--] COMMAND [ARG]...)".into());
     }
-    from_env(mode, g, command, &env).map(|c| Parsed::Run(Box::new(c)))
+    from_env(g, command, &env).map(|c| Parsed::Run(Box::new(c)))
 }
 
 /// Fills in what the command line left unset from the environment.
 fn from_env(
-    mode: Mode,
     g: Given,
     command: Vec<OsString>,
     env: &impl Fn(&str) -> Option<OsString>,
@@ -422,13 +423,13 @@ fn from_env(
     // The drop-in modes stop as their peers do: a stop request is forwarded
     // and the runtime's own timeout decides; leftovers after the main child
     // get a second, so a container ends about as soon as with the peer.
-    let (grace, leftover_grace) = match (mode, given_grace) {
-        (_, Some(g)) => (Some(g), g),
-        (Mode::Shim, None) => {
+    let (grace, leftover_grace) = match (given_grace, g.peer_stopping) {
+        (Some(g), _) => (Some(g), g),
+        (None, false) => {
             let g = parse_duration(DEFAULT_GRACE).expect("the default parses");
             (Some(g), g)
         }
-        (Mode::Tini | Mode::DumbInit, None) => (None, DROP_IN_LEFTOVER_GRACE),
+        (None, true) => (None, DROP_IN_LEFTOVER_GRACE),
     };
     let mut rewrite = match (g.rewrite.is_empty(), var("SHIM_REWRITE")?) {
         (true, Some(v)) => list("SHIM_REWRITE", &v, parse_rewrite)?,
@@ -456,9 +457,7 @@ fn from_env(
     let parent_death = match (g.parent_death, var("SHIM_PARENT_DEATH")?) {
         (Some(p), _) => p,
         (None, Some(v)) => parse_parent_death(&v).map_err(|e| bad("SHIM_PARENT_DEATH", &v, e))?,
-        // tini and dumb-init do nothing on their parent's death unless asked.
-        (None, None) if mode == Mode::Shim => Some(Signal::TERM),
-        (None, None) => None,
+        (None, None) => Some(Signal::TERM),
     };
     let success_exit = match (g.success_exit.is_empty(), var("SHIM_SUCCESS_EXIT")?) {
         (true, Some(v)) => list("SHIM_SUCCESS_EXIT", &v, parse_code)?,
@@ -477,35 +476,12 @@ fn from_env(
                     "expected off, error, warn, info, debug or trace".into(),
                 )
             })?,
-            None => match mode {
-                Mode::Tini => match var("TINI_VERBOSITY")?.as_deref().map(str::trim) {
-                    None | Some("1") => Level::Warn,
-                    Some("0") => Level::Error,
-                    Some("2") => Level::Info,
-                    Some("3") => Level::Debug,
-                    Some(v) if v.parse::<u32>().is_ok() => Level::Trace,
-                    Some(v) => return Err(bad("TINI_VERBOSITY", v, "not a number".into())),
-                },
-                Mode::DumbInit if var("DUMB_INIT_DEBUG")?.is_some_and(|v| truthy(&v)) => {
-                    Level::Debug
-                }
-                _ => Level::Warn,
-            },
+            None => Level::Warn,
         },
     };
-    let single_child = g.single_child
-        || flag("SHIM_SINGLE_CHILD")?
-        || match mode {
-            Mode::Shim => false,
-            // tini signals the child alone unless told to signal its group.
-            Mode::Tini => !(g.group || var("TINI_KILL_PROCESS_GROUP")?.is_some()),
-            // dumb-init without setsid signals the child alone.
-            Mode::DumbInit => var("DUMB_INIT_SETSID")?.is_some_and(|v| v.trim() == "0"),
-        };
-    if mode == Mode::DumbInit && !single_child {
-        // dumb-init's default: the terminal's stop signals become SIGSTOP,
-        // so Ctrl-Z stops even an app that catches SIGTSTP. Rules given by
-        // the user come later and win.
+    let single_child = g.single_child || flag("SHIM_SINGLE_CHILD")?;
+    if g.stop_on_job_control {
+        // dumb-init's default; rules given by the user come later and win.
         let stops = [Signal::TSTP, Signal::TTIN, Signal::TTOU];
         rewrite.splice(0..0, stops.map(|s| (s, Some(Signal::STOP))));
     }
@@ -544,10 +520,7 @@ fn from_env(
         subreaper: match (g.subreaper, g.no_subreaper) {
             (true, _) => true,
             (false, true) => false,
-            _ => {
-                (mode == Mode::Tini && var("TINI_SUBREAPER")?.is_some())
-                    || !flag("SHIM_NO_SUBREAPER")?
-            }
+            _ => !flag("SHIM_NO_SUBREAPER")?,
         },
         parent_death,
         success_exit,
@@ -568,7 +541,7 @@ fn absolute(path: PathBuf) -> PathBuf {
 }
 
 /// A boolean variable is true unless empty, 0, false, no, off, n or f.
-fn truthy(v: &str) -> bool {
+pub fn truthy(v: &str) -> bool {
     let v = v.trim().to_ascii_lowercase();
     !matches!(v.as_str(), "" | "0" | "false" | "no" | "off" | "n" | "f")
 }

@@ -16,6 +16,7 @@ use std::os::unix::ffi::OsStrExt;
 
 mod cli;
 mod diag;
+mod dropin;
 mod events;
 mod install;
 mod memory;

@@ -284,8 +284,10 @@ impl Supervisor {
     /// processes only. While the main child is unreaped it pins the id;
     /// after that, a live member that descends from the shim, or that
     /// started before the main child was reaped, shows the group never
-    /// emptied (an id cannot be reused while any member lives). Without a
-    /// scan, the group is all the shim can signal.
+    /// emptied (an id cannot be reused while any member lives). Start times
+    /// count clock ticks (10 ms), so "before" means an earlier tick: a
+    /// stranger that took the id within the reap's own tick is not taken
+    /// for a member. Without a scan, the group is all the shim can signal.
     fn group_is_ours(&self, scan: Option<&[Seen]>) -> bool {
         if self.main_status.is_none() {
             return true;
@@ -294,7 +296,7 @@ impl Supervisor {
             return true;
         };
         scan.iter().any(|s| {
-            s.stat.pgid == self.main.pid && (s.descendant || s.stat.start <= self.main_reaped_at)
+            s.stat.pgid == self.main.pid && (s.descendant || s.stat.start < self.main_reaped_at)
         })
     }
 
