@@ -127,19 +127,20 @@ impl Socket {
     /// Takes up to PER_WAKE datagrams, each with the sender's pid as the
     /// kernel gave it (0 when it could not say, or for a sender outside the
     /// namespace). Oversized and credential-less datagrams are left out.
-    pub fn receive(&self) -> Vec<Datagram> {
+    /// Also says whether it stopped at the bound (more may be queued).
+    pub fn receive(&self) -> (Vec<Datagram>, bool) {
         let mut got = Vec::new();
         for _ in 0..PER_WAKE {
             match self.receive_one() {
                 Ok(Some(one)) => got.extend(one),
-                Ok(None) => break,
+                Ok(None) => return (got, false),
                 Err(e) => {
                     diag::debug!("reading the notification socket: {e}");
-                    break;
+                    return (got, false);
                 }
             }
         }
-        got
+        (got, true)
     }
 
     /// Ok(None): nothing queued. Ok(Some(None)): a datagram was taken but

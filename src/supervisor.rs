@@ -396,7 +396,7 @@ impl Supervisor {
             self.take_signals();
         }
         if fds[3].revents != 0 {
-            self.take_notifications();
+            let _ = self.take_notifications();
         }
     }
 
@@ -456,17 +456,20 @@ impl Supervisor {
             deliver.name(),
             received.name()
         );
-        self.forward(deliver);
-        self.forwarded[deliver.number() as usize] = Some(received);
         if received.is_stop_request() {
-            // A stopped process cannot act on the request until it runs.
-            self.forward(Signal::CONT);
+            // First, so the ready file is gone before the app hears of it.
             let reason = if parent_death {
                 StopReason::ParentDeath
             } else {
                 StopReason::Signal(received)
             };
             self.begin_stop(reason);
+        }
+        self.forward(deliver);
+        self.forwarded[deliver.number() as usize] = Some(received);
+        if received.is_stop_request() {
+            // A stopped process cannot act on the request until it runs.
+            self.forward(Signal::CONT);
         }
         if received.is_job_control() && !self.pid1 {
             // Suspend with the app, so a shell's job control sees both stop;
@@ -531,6 +534,7 @@ impl Supervisor {
         }
         if let Some((pid, text)) = self.readiness.as_mut().and_then(|r| r.status.take_due()) {
             self.write_status(pid, &text);
+            self.events.flush();
         }
         if self.watchdog.is_some_and(|w| Instant::now() >= w.due) {
             self.on_watchdog();
@@ -602,6 +606,16 @@ impl Supervisor {
     /// reap until nothing more has exited.
     fn reap_all(&mut self) {
         let main_was_running = self.main_status.is_none();
+        if main_was_running {
+            // What the main child sent before it exited (READY=1, then
+            // STOPPING=1 and exit, is common) is queued before its SIGCHLD:
+            // read it while the sender still counts as the main child.
+            for _ in 0..16 {
+                if !self.take_notifications() {
+                    break;
+                }
+            }
+        }
         // With nothing to write a name or a group into, skip even the look.
         let look = self.events.enabled() || self.events.has_termination_log();
         // Where the kernel does not notify, a rise is found at the reaps.
@@ -742,11 +756,13 @@ impl Supervisor {
     }
 
     /// The notifications queued on the socket (a bounded number per call).
-    fn take_notifications(&mut self) {
+    /// Returns whether more may be queued.
+    fn take_notifications(&mut self) -> bool {
         let Some(r) = &self.readiness else {
-            return;
+            return false;
         };
-        for (pid, datagram) in r.socket.receive() {
+        let (got, more) = r.socket.receive();
+        for (pid, datagram) in got {
             if !self.may_notify(pid) {
                 diag::debug!("ignored a notification from pid {pid}");
                 continue;
@@ -759,6 +775,7 @@ impl Supervisor {
             self.relay(&relay);
         }
         self.events.flush();
+        more
     }
 
     /// The access rule, on the sender the kernel vouched for.
@@ -873,8 +890,9 @@ impl Supervisor {
             .watchdog(self.main.pid, w.period.as_millis() as u64, sig);
         self.events.flush();
         diag::warning!("the watchdog ran out: {} to the app", sig.name());
-        signals::send(Target::Pid(self.main.pid), sig);
+        // The stop first: the ready file is gone before the signal lands.
         self.begin_stop(StopReason::Watchdog);
+        signals::send(Target::Pid(self.main.pid), sig);
     }
 
     fn check_parent(&mut self) {
