@@ -17,7 +17,9 @@ Security Standard), each wrapped command, the derived
 terminationGracePeriodSeconds (twice the grace with native sidecars, plus
 preStop sleeps), native sidecars for a Job, names and labels that are the
 app's, every container and pod field of the values passed through, a Job's
-backoffLimit. A set with a "# restricted" line must meet the restricted Pod
+backoffLimit, and, for a container with notify or a watchdog, the shim's
+--notify/--ready-file/--watchdog options, its in-memory ready-file volume and
+the readinessProbe running `shim probe` (unless the values give one). A set with a "# restricted" line must meet the restricted Pod
 Security Standard as a whole pod. Every bad-*.yaml must be refused (by
 values.schema.json or by the templates' own checks), with a message
 containing its "# expect: TEXT" line. (helm lint cannot do this: in lint
@@ -27,7 +29,9 @@ mode Helm only logs a template's `fail`.)
 binary SHIM: what the binary accepts, the chart must accept (and the other
 way round, but for the known exceptions in CHART_ONLY), and the chart's
 terminationGracePeriodSeconds must be the binary's own grace (from its -v
-log), rounded up, plus the margin.
+log), rounded up, plus the margin. Each is tried as app.watchdog too, which
+the chart must accept exactly when the binary's --watchdog does (the same
+exceptions; zero is refused by both).
 
 --fields: the schema names every field of the newest Kubernetes schemas
 that kubernetes-validate bundles (Container, PodSpec, JobSpec,
@@ -35,6 +39,7 @@ DeploymentSpec), or the chart sets the field itself.
 
 Prints one line per check and "N passed, M failed" last; exits 1 on a failure.
 """
+import hashlib
 import json
 import math
 import re
@@ -126,7 +131,30 @@ def stop_budget(merged, native):
 
 # Container fields the chart sets itself; every other one is passed through.
 OWN_CONTAINER = {"name", "image", "imagePullPolicy", "command", "args", "volumeMounts",
-                 "terminationMessagePath", "terminationMessagePolicy"}
+                 "terminationMessagePath", "terminationMessagePolicy",
+                 "notify", "notifyAccess", "watchdog", "watchdogSignal"}
+
+
+def ready_volume(name):
+    """The chart's name for a container's ready-file volume (at most 63 characters)."""
+    n = f"shim-ready-{name}"
+    if len(n) > 63:
+        n = f"shim-ready-{name[:43]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+    return n
+
+
+def shim_options(v, s):
+    """The readiness options the chart gives the shim for container values v."""
+    opts = []
+    if v.get("notify"):
+        opts += ["--notify", "--ready-file", f"{s['readyDir']}/ready"]
+    if v.get("notifyAccess"):
+        opts += ["--notify-access", v["notifyAccess"]]
+    if v.get("watchdog") is not None:
+        opts += ["--watchdog", str(v["watchdog"])]
+    if v.get("watchdogSignal") is not None:
+        opts += ["--watchdog-signal", str(v["watchdogSignal"])]
+    return opts
 # Top-level values passed into the pod spec under the same name.
 POD_FIELDS = ["activeDeadlineSeconds", "affinity", "automountServiceAccountToken", "dnsConfig",
               "dnsPolicy", "enableServiceLinks", "evictionResponders", "hostAliases", "hostIPC",
@@ -147,6 +175,7 @@ def check_container(c, v, merged, native):
     exp = [f"{s['installDir']}/shim", "--grace", str(s["grace"]), "--events", s["events"]]
     if s["terminationLog"]:
         exp += ["--termination-log", s["terminationLog"]]
+    exp += shim_options(v, s)
     exp += list(s["extraArgs"]) + ["--"] + v["command"] + (v.get("args") or [])
     assert cmd == exp, f"{c['name']}: command {cmd} != {exp}"
     assert "args" not in c, f"{c['name']}: args must be folded into command"
@@ -157,7 +186,20 @@ def check_container(c, v, merged, native):
         assert c.get("terminationMessagePolicy") == (v.get("terminationMessagePolicy") or "File"), c["name"]
     mounts = c["volumeMounts"]
     assert mounts[0] == {"name": "shim", "mountPath": s["installDir"], "readOnly": True}, c["name"]
-    assert mounts[1:] == (v.get("volumeMounts") or []), f"{c['name']}: volumeMounts"
+    own_mounts = 1
+    chart_set = {"restartPolicy"}
+    if v.get("notify"):
+        assert mounts[1] == {"name": ready_volume(v["name"]), "mountPath": s["readyDir"]}, \
+            f"{c['name']}: the ready file's mount: {mounts[1]}"
+        own_mounts = 2
+        if not present(v.get("readinessProbe")):
+            want = {"exec": {"command": [f"{s['installDir']}/shim", "probe", f"{s['readyDir']}/ready"]},
+                    "periodSeconds": 2, "failureThreshold": 1}
+            assert c.get("readinessProbe") == want, f"{c['name']}: readinessProbe {c.get('readinessProbe')} != {want}"
+            chart_set.add("readinessProbe")
+    else:
+        assert "readinessProbe" in v or "readinessProbe" not in c, f"{c['name']}: a readinessProbe without notify"
+    assert mounts[own_mounts:] == (v.get("volumeMounts") or []), f"{c['name']}: volumeMounts"
     assert (c.get("restartPolicy") == "Always") == native, f"{c['name']}: restartPolicy"
     passed_through = []
     for k, val in v.items():
@@ -165,7 +207,7 @@ def check_container(c, v, merged, native):
             continue
         assert c.get(k) == val, f"{c['name']}.{k}: {c.get(k)!r} != {val!r} (not passed through)"
         passed_through.append(k)
-    extra = set(c) - set(v) - OWN_CONTAINER - {"restartPolicy"}
+    extra = set(c) - set(v) - OWN_CONTAINER - chart_set
     assert not extra, f"{c['name']}: fields from nowhere: {extra}"
     return passed_through
 
@@ -272,7 +314,11 @@ def check_render(name, merged, docs, text):
     assert init[1:1 + len(user_init)] == user_init, "initContainers passed through after shim-install"
     vols = {v["name"]: v for v in spec["volumes"]}
     assert "emptyDir" in vols["shim"]
-    assert spec["volumes"][1:] == (merged.get("volumes") or []), "volumes"
+    ready = [{"name": ready_volume(x["name"]), "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}}
+             for x in [merged["app"]] + merged["sidecars"] if x.get("notify")]
+    assert spec["volumes"][1:1 + len(ready)] == ready, f"the ready files' volumes: {spec['volumes']}"
+    assert all(len(r["name"]) <= 63 for r in ready), "a volume name longer than 63"
+    assert spec["volumes"][1 + len(ready):] == (merged.get("volumes") or []), "volumes"
     app = spec["containers"][0]
     assert app["name"] == merged["app"]["name"]
     fields = check_container(app, merged["app"], merged, False)
@@ -323,6 +369,10 @@ def check_render(name, merged, docs, text):
                f"{len(merged['sidecars'])} sidecar(s){' native' if native and merged['sidecars'] else ''}{extras}")
     if fields or pod_fields:
         summary += f"; passed through: {', '.join(sorted(set(fields)) + sorted(pod_fields))}"
+    readiness = [f"{x['name']}: " + " ".join(shim_options(x, merged["shim"]))
+                 for x in [merged["app"]] + merged["sidecars"] if shim_options(x, merged["shim"])]
+    if readiness:
+        summary += "; readiness: " + "; ".join(readiness)
     return summary
 
 
@@ -376,6 +426,12 @@ def value_sets(chart, vdir, out):
             summary = check_render(name, merged, docs, text)
             notes = (out / f"{name}.NOTES.txt").read_text()
             assert '"event":"exit"' in notes and "kubectl logs" in notes, "NOTES.txt"
+            assert """grep -ao '{"ts":.*'""" in notes and "grep '^{" not in notes, "NOTES.txt: the robust grep"
+            for x in [merged["app"]] + merged["sidecars"]:
+                if x.get("notify"):
+                    assert f'"{x["name"]}" is ready exactly while' in notes, f"NOTES.txt: {x['name']}'s readiness"
+                if x.get("watchdog") is not None:
+                    assert f'"{x["name"]}" must send WATCHDOG=1' in notes, f"NOTES.txt: {x['name']}'s watchdog"
             label = docs[0]["metadata"]["labels"]["app.kubernetes.io/name"]
             assert f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/name={label}" in notes, "NOTES.txt selector"
             ok(f"render {name}: {summary}")
@@ -421,6 +477,46 @@ def binary_grace(shim, arg):
         return True, None
     return True, Fraction(m.group(1)) * {"ns": Fraction(1, 10**9), "µs": Fraction(1, 10**6),
                                           "ms": Fraction(1, 1000), "s": 1}[m.group(2)]
+
+
+def binary_watchdog(shim, arg):
+    """Whether the shim takes --watchdog ARG (None: it did not end)."""
+    try:
+        r = subprocess.run([shim, "--events", "off", "--watchdog", arg, "--", "/bin/true"],
+                           capture_output=True, text=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        return None
+    return r.returncode != 2
+
+
+def watchdogs(chart, shim):
+    for g in GRACES:
+        label = json.dumps(g, ensure_ascii=False)
+        values = {"app": {"image": "registry.example.com/team/server:1", "command": ["/server"],
+                          "watchdog": g}}
+        try:
+            _, rendered = render(chart, values)
+            docs = [d for p, b in rendered.items() if p.endswith(".yaml") for d in yaml.safe_load_all(b) if d]
+            cmd = docs[0]["spec"]["template"]["spec"]["containers"][0]["command"]
+            arg = cmd[cmd.index("--watchdog") + 1]
+            chart_ok, err = True, None
+        except helm.HelmError as e:
+            chart_ok, err = False, str(e).strip().splitlines()[-1]
+            arg = str(g)
+        bin_ok = binary_watchdog(shim, arg)
+        if bin_ok is None:
+            bad(f"watchdog {label}", "the shim did not end within 20 s")
+        elif bin_ok == chart_ok:
+            ok(f"watchdog {label}: {'accepted' if bin_ok else 'refused'} by both"
+               + (f" (--watchdog {json.dumps(arg, ensure_ascii=False)})" if bin_ok else ""))
+        elif bin_ok and g in BINARY_ONLY:
+            ok(f"watchdog {label}: refused by the chart, accepted by the shim (known: too long for the chart): {err}")
+        elif chart_ok and g in CHART_ONLY:
+            ok(f"watchdog {label}: accepted by the chart, refused by the shim (known: a fraction finer than it represents)")
+        elif bin_ok:
+            bad(f"watchdog {label}", f"the shim accepts it, the chart refuses it: {err}")
+        else:
+            bad(f"watchdog {label}", "the chart accepts it, the shim refuses it")
 
 
 def graces(chart, shim):
@@ -495,6 +591,7 @@ def main():
         helm.disable_logging()
     if sys.argv[1] == "--graces":
         graces(Path(sys.argv[2]), sys.argv[3])
+        watchdogs(Path(sys.argv[2]), sys.argv[3])
     elif sys.argv[1] == "--fields":
         fields(Path(sys.argv[2]))
     else:

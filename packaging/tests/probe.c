@@ -19,12 +19,19 @@
  *                        Prints "orphans N made" and exits 0 once every
  *                        intermediate is reaped.
  *   zombies              count processes in state Z in /proc: "zombies N"
- *   serve [-e CODE] [-o N] [-i]
+ *   serve [-e CODE] [-o N] [-i] [-n | -H]
  *                        -o: make N orphans first (as above); -i: also start
  *                        a child that ignores SIGTERM ("ignorer pid=P").
  *                        Prints "ready pid=P ppid=PP pid1=COMM", then waits
  *                        for SIGTERM/SIGINT: prints "got SIGTERM" and exits
  *                        CODE (default 0).
+ *                        -n: speak sd_notify on $NOTIFY_SOCKET (an abstract
+ *                        "@name" or a path): "READY=1\nSTATUS=serving" when
+ *                        ready ("notified READY=1"), WATCHDOG=1 every third
+ *                        of $WATCHDOG_USEC while waiting, and STOPPING=1 on
+ *                        SIGTERM/SIGINT, 200 ms before it exits (as an app
+ *                        that drains would). -H: as -n, but never a
+ *                        WATCHDOG=1 ("hanging"), so a watchdog runs out.
  *   ignore-term          ignore SIGTERM, print "ready pid=P ppid=PP
  *                        pid1=COMM", wait out the lifetime.
  */
@@ -34,9 +41,12 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -135,17 +145,56 @@ static int count_zombies(void)
 	return z;
 }
 
-/* Wait for SIGTERM or SIGINT (blocked), at most `lifetime` seconds. */
-static int wait_stop(void)
+/* Sends one sd_notify datagram to $NOTIFY_SOCKET; 0 when it went out. */
+static int notify(const char *msg)
+{
+	const char *name = getenv("NOTIFY_SOCKET");
+	if (!name || !*name)
+		return -1;
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	size_t len = strlen(name);
+	if (len >= sizeof addr.sun_path)
+		return -1;
+	memcpy(addr.sun_path, name, len);
+	socklen_t alen = offsetof(struct sockaddr_un, sun_path) + len;
+	if (name[0] == '@')
+		addr.sun_path[0] = 0; /* abstract: exactly its bytes */
+	else
+		alen++; /* a path ends at its NUL */
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	ssize_t n = sendto(fd, msg, strlen(msg), 0, (struct sockaddr *)&addr, alen);
+	close(fd);
+	return n < 0 ? -1 : 0;
+}
+
+/* Wait for SIGTERM or SIGINT (blocked), at most `lifetime` seconds; with
+ * `ping_ms` > 0, send WATCHDOG=1 that often meanwhile. */
+static int wait_stop(long ping_ms)
 {
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
-	struct timespec ts = {lifetime, 0};
+	struct timespec now, end;
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += lifetime;
 	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long left = (end.tv_sec - now.tv_sec) * 1000L + (end.tv_nsec - now.tv_nsec) / 1000000L;
+		if (left <= 0) {
+			errno = EAGAIN;
+			return -1;
+		}
+		long wait = ping_ms > 0 && ping_ms < left ? ping_ms : left;
+		struct timespec ts = {wait / 1000, (wait % 1000) * 1000000L};
 		int s = sigtimedwait(&set, NULL, &ts);
-		if (s >= 0 || errno != EINTR)
+		if (s >= 0)
+			return s;
+		if (errno == EAGAIN && ping_ms > 0)
+			notify("WATCHDOG=1");
+		else if (errno != EINTR && errno != EAGAIN)
 			return s;
 	}
 }
@@ -153,7 +202,7 @@ static int wait_stop(void)
 static void usage(void)
 {
 	fprintf(stderr, "usage: probe [-T SECS] ids|exit N|orphans N|zombies|"
-			"serve [-e CODE] [-o N] [-i]|ignore-term\n");
+			"serve [-e CODE] [-o N] [-i] [-n|-H]|ignore-term\n");
 	exit(2);
 }
 
@@ -200,7 +249,7 @@ int main(int argc, char **argv)
 		return 99;
 	}
 	if (strcmp(mode, "serve") == 0) {
-		int code = 0, orphans = 0, ignorer = 0;
+		int code = 0, orphans = 0, ignorer = 0, notifying = 0, hang = 0;
 		for (; i < argc; i++) {
 			if (strcmp(argv[i], "-e") == 0 && i + 1 < argc)
 				code = atoi(argv[++i]);
@@ -208,6 +257,10 @@ int main(int argc, char **argv)
 				orphans = atoi(argv[++i]);
 			else if (strcmp(argv[i], "-i") == 0)
 				ignorer = 1;
+			else if (strcmp(argv[i], "-n") == 0)
+				notifying = 1;
+			else if (strcmp(argv[i], "-H") == 0)
+				notifying = hang = 1;
 			else
 				usage();
 		}
@@ -233,12 +286,28 @@ int main(int argc, char **argv)
 		}
 		pid1_comm(comm, sizeof comm);
 		say("ready pid=%d ppid=%d pid1=%s", getpid(), getppid(), comm);
-		int s = wait_stop();
+		long ping_ms = 0;
+		if (notifying) {
+			if (notify("READY=1\nSTATUS=serving") == 0)
+				say("notified READY=1");
+			else
+				say("could not notify (NOTIFY_SOCKET=%s)", getenv("NOTIFY_SOCKET") ? getenv("NOTIFY_SOCKET") : "");
+			const char *usec = getenv("WATCHDOG_USEC");
+			if (usec && !hang && (ping_ms = atol(usec) / 3000) < 1)
+				ping_ms = 1;
+			if (hang)
+				say("hanging");
+		}
+		int s = wait_stop(ping_ms);
 		if (s < 0) {
 			say("no stop signal within %d s", lifetime);
 			return 99;
 		}
 		say("got %s", s == SIGTERM ? "SIGTERM" : "SIGINT");
+		if (notifying) {
+			notify("STOPPING=1");
+			sleep_ms(200);
+		}
 		return code;
 	}
 	usage();

@@ -200,6 +200,20 @@ kubelet's SIGKILL), or the user's value if it exceeds the budget.
 {{- end -}}
 
 {{/*
+The in-memory emptyDir that holds a container's ready file (notify: true),
+named after the container: shim-ready-<name>, or, for a name too long for
+that (a volume name has at most 63 characters), the name cut short with a
+hash of the whole name.
+*/}}
+{{- define "shim.readyVolume" -}}
+{{- $n := printf "shim-ready-%s" . -}}
+{{- if gt (len $n) 63 -}}
+{{- $n = printf "shim-ready-%s-%s" (trunc 43 .) (sha256sum . | trunc 8) -}}
+{{- end -}}
+{{- $n -}}
+{{- end -}}
+
+{{/*
 One wrapped container. Called with (dict "root" $ "c" <container values>
 "native" <bool> "what" <"app" or "sidecars[i]">): the command becomes
 <installDir>/shim [options] -- command args. Every other field of the
@@ -221,12 +235,48 @@ ones the chart sets itself.
 {{- if $s.terminationLog -}}
 {{- $cmd = concat $cmd (list "--termination-log" $s.terminationLog) -}}
 {{- end -}}
+{{- $readyFile := printf "%s/ready" $s.readyDir -}}
+{{- $hasWatchdog := not (kindIs "invalid" $c.watchdog) -}}
+{{- if $c.notify -}}
+{{- $cmd = concat $cmd (list "--notify" "--ready-file" $readyFile) -}}
+{{- end -}}
+{{- with $c.notifyAccess -}}
+{{- if not (or $c.notify $hasWatchdog) -}}
+{{- fail (printf "%s.notifyAccess: only with notify: true or a watchdog (it says whose notifications count)" $.what) -}}
+{{- end -}}
+{{- $cmd = concat $cmd (list "--notify-access" .) -}}
+{{- end -}}
+{{- if $hasWatchdog -}}
+{{- $w := include "shim.durationSeconds" (dict "v" $c.watchdog "what" (printf "%s.watchdog" .what)) | float64 -}}
+{{- if le $w 0.0 -}}
+{{- fail (printf "%s.watchdog: %v: the watchdog period must be more than zero (leave it null for no watchdog)" .what $c.watchdog) -}}
+{{- else if gt $w 9007199254740991.0 -}}
+{{- fail (printf "%s.watchdog: %v is too long (at most 2^53 - 1 seconds)" .what $c.watchdog) -}}
+{{- end -}}
+{{- $cmd = concat $cmd (list "--watchdog" (toString $c.watchdog)) -}}
+{{- end -}}
+{{- if not (kindIs "invalid" $c.watchdogSignal) -}}
+{{- if not $hasWatchdog -}}
+{{- fail (printf "%s.watchdogSignal: only with a watchdog (set %s.watchdog)" .what .what) -}}
+{{- end -}}
+{{- $cmd = concat $cmd (list "--watchdog-signal" (toString $c.watchdogSignal)) -}}
+{{- end -}}
 {{- $cmd = concat $cmd ($s.extraArgs | default list) (list "--") $c.command ($c.args | default list) -}}
-{{- $own := list "name" "image" "imagePullPolicy" "command" "args" "volumeMounts" "terminationMessagePath" "terminationMessagePolicy" -}}
+{{- $own := list "name" "image" "imagePullPolicy" "command" "args" "volumeMounts" "terminationMessagePath" "terminationMessagePolicy" "notify" "notifyAccess" "watchdog" "watchdogSignal" -}}
 {{- $extra := dict -}}
 {{- range $k, $v := $c -}}
 {{- if and (not (has $k $own)) (include "shim.present" $v) -}}
 {{- $_ := set $extra $k $v -}}
+{{- end -}}
+{{- end -}}
+{{- if $c.notify -}}
+{{- range $c.volumeMounts -}}
+{{- if eq (trimSuffix "/" (toString .mountPath)) $s.readyDir -}}
+{{- fail (printf "%s.volumeMounts: %s is shim.readyDir, where the chart mounts this container's ready-file volume (notify: true); move the mount or set shim.readyDir" $.what .mountPath) -}}
+{{- end -}}
+{{- end -}}
+{{- if not (include "shim.present" $c.readinessProbe) -}}
+{{- $_ := set $extra "readinessProbe" (dict "exec" (dict "command" (list (printf "%s/shim" $s.installDir) "probe" $readyFile)) "periodSeconds" 2 "failureThreshold" 1) -}}
 {{- end -}}
 {{- end -}}
 - name: {{ $c.name }}
@@ -257,6 +307,10 @@ ones the chart sets itself.
     - name: shim
       mountPath: {{ $s.installDir | quote }}
       readOnly: true
+    {{- if $c.notify }}
+    - name: {{ include "shim.readyVolume" $c.name }}
+      mountPath: {{ $s.readyDir | quote }}
+    {{- end }}
     {{- with $c.volumeMounts }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -297,6 +351,20 @@ podSecurityContext and resources from podResources.
 {{- range .Values.shim.extraArgs -}}
 {{- if regexMatch `^(--grace(=.*)?|-[vq]*g.*)$` (toString .) -}}
 {{- fail (printf "shim.extraArgs: %q: set the grace period with shim.grace, from which the chart derives terminationGracePeriodSeconds" (toString .)) -}}
+{{- end -}}
+{{- end -}}
+{{- if eq .Values.shim.readyDir .Values.shim.installDir -}}
+{{- fail "shim.readyDir: must differ from shim.installDir (the ready file's volume is mounted there)" -}}
+{{- end -}}
+{{- $vols := list "shim" -}}
+{{- range $c := prepend .Values.sidecars .Values.app -}}
+{{- if $c.notify -}}
+{{- $vols = append $vols (include "shim.readyVolume" $c.name) -}}
+{{- end -}}
+{{- end -}}
+{{- range .Values.volumes -}}
+{{- if has .name $vols -}}
+{{- fail (printf "volumes: the name %q is the chart's (shim, and shim-ready-<container> for each container with notify: true)" .name) -}}
 {{- end -}}
 {{- end -}}
 {{- if and (eq .Values.kind "Job") .Values.sidecars (not $native) -}}
@@ -361,6 +429,15 @@ containers:
 volumes:
   - name: shim
     emptyDir: {}
+  {{- range $c := prepend .Values.sidecars .Values.app }}
+  {{- if $c.notify }}
+  # {{ $c.name }}'s ready file (notify: true), in memory.
+  - name: {{ include "shim.readyVolume" $c.name }}
+    emptyDir:
+      medium: Memory
+      sizeLimit: 1Mi
+  {{- end }}
+  {{- end }}
   {{- with .Values.volumes }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
