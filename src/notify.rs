@@ -340,12 +340,20 @@ impl Watchdog {
     pub fn new(period: std::time::Duration) -> Watchdog {
         Watchdog {
             period,
-            due: std::time::Instant::now() + period,
+            due: Self::after(period),
         }
     }
 
     pub fn ping(&mut self) {
-        self.due = std::time::Instant::now() + self.period;
+        self.due = Self::after(self.period);
+    }
+
+    /// Now + `period`; a period too long for the clock (`--watchdog 1e19`)
+    /// is a century, which never comes either.
+    fn after(period: std::time::Duration) -> std::time::Instant {
+        let now = std::time::Instant::now();
+        now.checked_add(period)
+            .unwrap_or_else(|| now + std::time::Duration::from_secs(100 * 365 * 86_400))
     }
 }
 

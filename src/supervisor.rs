@@ -108,7 +108,9 @@ pub fn run(config: Config, sigchld_ignored: bool) -> i32 {
             Ok(socket) => {
                 child_env.push(("NOTIFY_SOCKET", socket.name().into()));
                 if let Some(period) = config.watchdog {
-                    child_env.push(("WATCHDOG_USEC", period.as_micros().to_string().into()));
+                    // At least 1: 0 would tell the app there is no watchdog.
+                    let usec = period.as_micros().max(1);
+                    child_env.push(("WATCHDOG_USEC", usec.to_string().into()));
                 }
                 Some(Readiness {
                     upstream: std::env::var_os("NOTIFY_SOCKET")
