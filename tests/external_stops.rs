@@ -21,7 +21,7 @@ fn ctrl_c_at_a_terminal_is_an_external_stop_not_a_crash() {
             Ok(())
         });
     }
-    let line = format!("{SHIM} -- {} pause", kid());
+    let line = format!("{} -- {} pause", shim_bin(), kid());
     let mut child = cmd
         .args(["-qec", &line, "/dev/null"])
         .stdin(Stdio::piped())

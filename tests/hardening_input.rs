@@ -31,7 +31,7 @@ fn run_shim(
     env: &[(&str, OsString)],
     cwd: &Path,
 ) -> (std::process::ExitStatus, String) {
-    let mut cmd = Command::new(SHIM);
+    let mut cmd = Command::new(shim_bin());
     for v in SHIM_VARS {
         cmd.env_remove(v);
     }
@@ -459,7 +459,7 @@ fn install(dest: &Path) -> Done {
 }
 
 fn shim_bytes() -> Vec<u8> {
-    fs::read(SHIM).unwrap()
+    fs::read(shim_bin()).unwrap()
 }
 
 fn no_temp_left(dir: &Path) {
@@ -543,7 +543,7 @@ fn install_with_a_planted_symlink_at_the_temporary_name_does_not_follow_it() {
         "ln -s '{}' '{}/.shim.install.'$$ && exec '{}' install '{}'",
         victim.display(),
         dir.display(),
-        SHIM,
+        shim_bin(),
         dest.display()
     );
     let st = Command::new("sh").args(["-c", &script]).status().unwrap();
@@ -557,7 +557,7 @@ fn install_with_a_planted_symlink_at_the_temporary_name_does_not_follow_it() {
 fn in_mount_ns(script: &str) -> std::process::Output {
     Command::new("unshare")
         .args(["-m", "--propagation", "private", "sh", "-c", script])
-        .env("SHIM", SHIM)
+        .env("SHIM", shim_bin())
         .output()
         .unwrap()
 }
@@ -656,7 +656,7 @@ fn concurrent_installs_never_expose_a_partial_binary() {
     };
     let children: Vec<_> = (0..8)
         .map(|_| {
-            Command::new(SHIM)
+            Command::new(shim_bin())
                 .arg("install")
                 .arg(&dest)
                 .spawn()

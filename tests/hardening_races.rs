@@ -142,7 +142,7 @@ fn a_stop_request_in_the_first_instant_is_never_lost() {
             // unblocks what it waits for; a forked child proves it blocked.)
             wait_until(T, "the shim to block its signals", || {
                 (fs::read_link(format!("/proc/{target}/exe")).ok()?
-                    == fs::canonicalize(SHIM).ok()?
+                    == fs::canonicalize(shim_bin()).ok()?
                     && (status_field(target, "SigBlk")? != "0000000000000000"
                         || !children(target).is_empty()))
                 .then_some(())

@@ -17,7 +17,7 @@ fn assert_installed(file: &Path) {
     assert!(meta.file_type().is_file(), "a regular file: {file:?}");
     assert_eq!(meta.permissions().mode() & 0o7777, 0o755, "mode 0755");
     assert!(
-        fs::read(file).unwrap() == fs::read(SHIM).unwrap(),
+        fs::read(file).unwrap() == fs::read(shim_bin()).unwrap(),
         "identical bytes"
     );
 }

@@ -38,7 +38,7 @@ fn under_pty(line: &str) -> (i32, Vec<String>) {
 
 #[test]
 fn under_a_terminal_the_childs_group_becomes_the_foreground_group() {
-    let (code, lines) = under_pty(&format!("{SHIM} -- {} report", kid()));
+    let (code, lines) = under_pty(&format!("{} -- {} report", shim_bin(), kid()));
     assert_eq!(code, 0, "{lines:#?}");
     let pid = report_value(&lines, "pid");
     assert_eq!(report_value(&lines, "pgid"), pid, "own group: {lines:#?}");
@@ -62,7 +62,8 @@ fn under_a_terminal_the_childs_group_becomes_the_foreground_group() {
 #[test]
 fn under_a_terminal_the_childs_group_becomes_the_foreground_group_as_pid1() {
     let (code, lines) = under_pty(&format!(
-        "unshare --pid --fork --mount-proc {SHIM} -- {} report",
+        "unshare --pid --fork --mount-proc {} -- {} report",
+        shim_bin(),
         kid()
     ));
     assert_eq!(code, 0, "{lines:#?}");
@@ -78,7 +79,7 @@ fn under_a_terminal_the_childs_group_becomes_the_foreground_group_as_pid1() {
 
 #[test]
 fn under_a_terminal_the_exit_code_and_events_are_unchanged() {
-    let (code, lines) = under_pty(&format!("{SHIM} -- {} exit 4", kid()));
+    let (code, lines) = under_pty(&format!("{} -- {} exit 4", shim_bin(), kid()));
     assert_eq!(code, 4, "{lines:#?}");
     let ev = parse_events(&lines);
     check_events(&ev, 4);

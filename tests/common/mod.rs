@@ -13,6 +13,7 @@ use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -20,7 +21,27 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-pub const SHIM: &str = env!("CARGO_BIN_EXE_shim");
+/// The shim binary under test: `SHIM_BIN` when it is set and not empty (a
+/// relative path is taken from the crate root, e.g.
+/// `SHIM_BIN=target/static/shim`), else the debug build cargo made for this
+/// test run. scripts/test runs the integration tests against both.
+pub fn shim_bin() -> &'static str {
+    static BIN: OnceLock<String> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let Some(given) = std::env::var_os("SHIM_BIN").filter(|v| !v.is_empty()) else {
+            return env!("CARGO_BIN_EXE_shim").to_owned();
+        };
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(given);
+        assert!(
+            path.is_file(),
+            "SHIM_BIN names {}, which is not a file",
+            path.display()
+        );
+        path.into_os_string()
+            .into_string()
+            .expect("SHIM_BIN must be valid UTF-8")
+    })
+}
 
 /// How long a test waits for something that should happen at once.
 pub const T: Duration = Duration::from_secs(20);
@@ -174,32 +195,55 @@ pub fn set_blocking(fd: &impl AsRawFd) {
 /// test binaries never run a half-written file.
 pub fn kid() -> &'static str {
     static KID: OnceLock<String> = OnceLock::new();
-    KID.get_or_init(|| {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helpers/kid.c");
-        let text = fs::read(&src).expect("read kid.c");
-        // FNV-1a of the source: a changed kid.c gets a new directory.
-        let hash = text.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
-        });
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("kid-{hash:016x}"));
-        let bin = dir.join("kid");
-        if !bin.exists() {
-            fs::create_dir_all(&dir).expect("mkdir kid dir");
-            let tmp = dir.join(format!("kid.tmp.{}", std::process::id()));
-            let out = Command::new("cc")
-                .args(["-O1", "-Wall", "-o"])
-                .arg(&tmp)
-                .arg(&src)
-                .output()
-                .expect("run cc (a C compiler is needed for the tests)");
-            assert!(
-                out.status.success(),
-                "compiling kid.c failed:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            fs::rename(&tmp, &bin).expect("rename kid");
-        }
-        bin.to_str().unwrap().to_owned()
+    KID.get_or_init(|| compile_helper("kid.c", "kid", &[]))
+}
+
+/// Compiles tests/helpers/`source` with `cc -O1 -Wall FLAGS` into a
+/// directory named after a hash of the source and the flags (a changed
+/// helper gets a new directory), atomically, as `name`; returns its path.
+/// Callers cache the result (see `kid`).
+pub fn compile_helper(source: &str, name: &str, flags: &[&str]) -> String {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/helpers")
+        .join(source);
+    let mut text = fs::read(&src).unwrap_or_else(|e| panic!("read {}: {e}", src.display()));
+    for f in flags {
+        text.push(0);
+        text.extend_from_slice(f.as_bytes());
+    }
+    let hash = fnv1a_u64(&text);
+    let stem = source.strip_suffix(".c").unwrap_or(source);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{stem}-{hash:016x}"));
+    let bin = dir.join(name);
+    if !bin.exists() {
+        fs::create_dir_all(&dir).expect("mkdir helper dir");
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let tmp = dir.join(format!(
+            "{name}.tmp.{}.{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let out = Command::new("cc")
+            .args(["-O1", "-Wall"])
+            .args(flags)
+            .arg("-o")
+            .arg(&tmp)
+            .arg(&src)
+            .output()
+            .expect("run cc (a C compiler is needed for the tests)");
+        assert!(
+            out.status.success(),
+            "compiling {source} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        fs::rename(&tmp, &bin).expect("rename helper");
+    }
+    bin.to_str().unwrap().to_owned()
+}
+
+fn fnv1a_u64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
 }
 
@@ -504,7 +548,7 @@ pub struct ShimCmd {
 /// `shim ARGS...`, run plainly (not PID 1: the shim is a subreaper).
 pub fn shim<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> ShimCmd {
     ShimCmd {
-        program: PathBuf::from(SHIM),
+        program: PathBuf::from(shim_bin()),
         args: args.into_iter().map(|a| a.as_ref().to_owned()).collect(),
         prefix: Vec::new(),
         pid1: false,
@@ -540,19 +584,25 @@ impl ShimCmd {
             Mode::Subreaper => self,
         }
     }
-    /// Runs the shim through a symlink called `name` (`tini`, `dumb-init`).
+    /// Runs the shim through a symlink called `name` (`tini`, `dumb-init`)
+    /// to the binary under test (`shim_bin`).
     pub fn invoked_as(mut self, name: &str) -> Self {
-        // Shared by every test: made once, atomically (link, then rename).
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("invoked-as");
+        // Shared by every test: made once, atomically (link, then rename),
+        // in a directory of the binary's own, so runs against different
+        // binaries (the debug and the static build) never swap each other's
+        // links.
+        let bin = shim_bin();
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("invoked-as-{:016x}", fnv1a_u64(bin.as_bytes())));
         fs::create_dir_all(&dir).unwrap();
         let link = dir.join(name);
-        if fs::read_link(&link).ok().as_deref() != Some(Path::new(SHIM)) {
+        if fs::read_link(&link).ok().as_deref() != Some(Path::new(bin)) {
             // Unique per call: tests run in parallel threads of one process.
             static N: AtomicUsize = AtomicUsize::new(0);
             let n = N.fetch_add(1, Ordering::SeqCst);
             let tmp = dir.join(format!(".{name}.{}.{n}", std::process::id()));
             let _ = fs::remove_file(&tmp);
-            std::os::unix::fs::symlink(SHIM, &tmp).unwrap();
+            std::os::unix::fs::symlink(bin, &tmp).unwrap();
             fs::rename(&tmp, &link).unwrap();
         }
         self.program = link;
@@ -613,6 +663,8 @@ impl ShimCmd {
         for v in SHIM_VARS {
             cmd.env_remove(v);
         }
+        // The harness's own variable is no business of the shim or the app.
+        cmd.env_remove("SHIM_BIN");
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
@@ -714,7 +766,7 @@ impl Shim {
     /// the descendants of what the test spawned, once it has exec'd).
     pub fn pid(&self) -> i32 {
         *self.pid.get_or_init(|| {
-            let want = fs::canonicalize(SHIM).unwrap();
+            let want = fs::canonicalize(shim_bin()).unwrap();
             wait_until(T, "the shim process to appear", || {
                 // By its binary, not its name: invoked as `tini` its comm
                 // is `tini`.
@@ -1218,4 +1270,191 @@ pub fn family(opts: &[&str], main_log: &Path, gc_log: &Path) -> Vec<String> {
     args.push(":::".into());
     args.extend(trap("main", main_log));
     args
+}
+
+// ---------------------------------------------------------------------------
+// Trust suite (tests/trust.rs): the stray helper, pidfds, terminals, sockets
+// ---------------------------------------------------------------------------
+
+mod sys_trust {
+    unsafe extern "C" {
+        pub fn posix_openpt(flags: i32) -> i32;
+        pub fn grantpt(fd: i32) -> i32;
+        pub fn unlockpt(fd: i32) -> i32;
+        pub fn ptsname_r(fd: i32, buf: *mut u8, len: usize) -> i32;
+        pub fn socketpair(domain: i32, kind: i32, protocol: i32, fds: *mut i32) -> i32;
+        pub fn poll(fds: *mut PollFd, n: u64, timeout_ms: i32) -> i32;
+        pub fn setsockopt(fd: i32, level: i32, name: i32, val: *const i32, len: u32) -> i32;
+    }
+    #[repr(C)]
+    pub struct PollFd {
+        pub fd: i32,
+        pub events: i16,
+        pub revents: i16,
+    }
+    pub const POLLIN: i16 = 1;
+    pub const O_RDWR: i32 = 2;
+    pub const O_NOCTTY: i32 = 0o400;
+    pub const AF_UNIX: i32 = 1;
+    pub const SOCK_STREAM: i32 = 1;
+    pub const SOL_SOCKET: i32 = 1;
+    pub const SO_SNDBUF: i32 = 7;
+    // The same on every architecture (the unified syscall table from 403 on).
+    pub const SYS_PIDFD_SEND_SIGNAL: i64 = 424;
+    pub const SYS_PIDFD_OPEN: i64 = 434;
+}
+
+/// Path of the stray helper (tests/helpers/stray.c): processes that treat
+/// an init badly (a zombie thread-group leader, a process that keeps moving
+/// to a new pid, a churn of short-lived children, a bystander that records
+/// stray signals), with raw system calls for signals so 32-34 behave the
+/// same whatever the C library.
+pub fn stray() -> &'static str {
+    static STRAY: OnceLock<String> = OnceLock::new();
+    STRAY.get_or_init(|| compile_helper("stray.c", "stray", &["-pthread"]))
+}
+
+/// `[stray, args...]` as strings.
+pub fn stray_args(args: &[&str]) -> Vec<String> {
+    std::iter::once(stray().to_owned())
+        .chain(args.iter().map(|s| s.to_string()))
+        .collect()
+}
+
+/// An executable ELF file whose program interpreter (dynamic loader) does
+/// not exist: stray.c linked with `--dynamic-linker=NO_SUCH_LOADER`.
+pub const NO_SUCH_LOADER: &str = "/nonexistent/trust-test/ld.so";
+
+pub fn elf_with_missing_loader() -> &'static str {
+    static ELF: OnceLock<String> = OnceLock::new();
+    ELF.get_or_init(|| {
+        let flag = format!("-Wl,--dynamic-linker={NO_SUCH_LOADER}");
+        compile_helper("stray.c", "no-loader", &["-pthread", &flag])
+    })
+}
+
+/// A process handle that cannot hit another process once the pid is reused.
+pub struct Pidfd(OwnedFd);
+
+impl Pidfd {
+    /// A pidfd for `pid`, None if it is gone (or the kernel has no pidfds).
+    pub fn open(pid: i32) -> Option<Pidfd> {
+        // SAFETY: pidfd_open takes two integers and returns a new fd or -1.
+        let fd = unsafe { sys::syscall(sys_trust::SYS_PIDFD_OPEN, pid as i64, 0i64) };
+        // SAFETY: a fresh descriptor owned by nobody else.
+        (fd >= 0).then(|| Pidfd(unsafe { OwnedFd::from_raw_fd(fd as i32) }))
+    }
+
+    /// Sends `sig`; false when the process has exited (or is a zombie).
+    pub fn signal(&self, sig: i32) -> bool {
+        // SAFETY: a pidfd we own, a null siginfo, no flags.
+        unsafe {
+            sys::syscall(
+                sys_trust::SYS_PIDFD_SEND_SIGNAL,
+                self.0.as_raw_fd() as i64,
+                sig as i64,
+                0usize,
+                0i64,
+            ) == 0
+        }
+    }
+
+    /// True once the whole process has exited (a pidfd polls readable then).
+    pub fn exited(&self) -> bool {
+        let mut p = sys_trust::PollFd {
+            fd: self.0.as_raw_fd(),
+            events: sys_trust::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, zero timeout.
+        unsafe { sys_trust::poll(&mut p, 1, 0) == 1 }
+    }
+}
+
+/// A process the test started outside the shim, SIGKILLed (through a pidfd,
+/// so never a stranger) when dropped.
+pub struct Guard(pub Vec<Pidfd>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            p.signal(SIGKILL);
+        }
+    }
+}
+
+/// A new pseudo-terminal: (master, slave), both close-on-exec, the slave
+/// not made anyone's controlling terminal.
+pub fn pty() -> (fs::File, fs::File) {
+    // SAFETY: plain calls on the descriptor posix_openpt returns; ptsname_r
+    // writes a NUL-terminated name into the buffer we pass.
+    unsafe {
+        let m = sys_trust::posix_openpt(sys_trust::O_RDWR | sys_trust::O_NOCTTY | sys::O_CLOEXEC);
+        assert!(m >= 0, "posix_openpt: {}", std::io::Error::last_os_error());
+        let master = fs::File::from(OwnedFd::from_raw_fd(m));
+        assert_eq!(sys_trust::grantpt(m), 0, "grantpt");
+        assert_eq!(sys_trust::unlockpt(m), 0, "unlockpt");
+        let mut buf = [0u8; 128];
+        assert_eq!(sys_trust::ptsname_r(m, buf.as_mut_ptr(), buf.len()), 0);
+        let name = std::ffi::CStr::from_bytes_until_nul(&buf).unwrap();
+        let slave = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(sys_trust::O_NOCTTY | sys::O_CLOEXEC)
+            .open(name.to_str().unwrap())
+            .expect("open the pty slave");
+        (master, slave)
+    }
+}
+
+/// A connected pair of Unix stream sockets, both close-on-exec.
+pub fn socketpair() -> (fs::File, fs::File) {
+    let mut fds = [0i32; 2];
+    // SAFETY: socketpair writes two descriptors into the array we pass.
+    let r = unsafe {
+        sys_trust::socketpair(
+            sys_trust::AF_UNIX,
+            sys_trust::SOCK_STREAM | sys::O_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    };
+    assert_eq!(r, 0, "socketpair: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors are fresh and owned by nobody else.
+    unsafe {
+        (
+            fs::File::from(OwnedFd::from_raw_fd(fds[0])),
+            fs::File::from(OwnedFd::from_raw_fd(fds[1])),
+        )
+    }
+}
+
+/// Sets a socket's send buffer (the kernel doubles it, and keeps a floor).
+pub fn set_sndbuf(fd: &impl AsRawFd, bytes: i32) {
+    // SAFETY: setsockopt reads one int from the pointer we pass.
+    let r = unsafe {
+        sys_trust::setsockopt(
+            fd.as_raw_fd(),
+            sys_trust::SOL_SOCKET,
+            sys_trust::SO_SNDBUF,
+            &bytes,
+            4,
+        )
+    };
+    assert_eq!(r, 0, "SO_SNDBUF: {}", std::io::Error::last_os_error());
+}
+
+/// The host pid, among the processes under what the test spawned, of the
+/// process in the shim's PID namespace whose pid there is `inner`: a pid
+/// from a `ready` line, in either mode.
+pub fn host_pid(s: &Shim, inner: i32) -> i32 {
+    let ns = |p: i32| fs::read_link(format!("/proc/{p}/ns/pid")).ok();
+    let shim_ns = ns(s.pid());
+    wait_until(T, &format!("the host pid of {inner}"), || {
+        tree(s.root).into_iter().find(|&p| {
+            status_field(p, "NSpid").and_then(|v| v.split_whitespace().last()?.parse::<i32>().ok())
+                == Some(inner)
+                && ns(p) == shim_ns
+        })
+    })
 }
