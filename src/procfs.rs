@@ -225,8 +225,9 @@ impl Proc {
         pids.into_iter().filter_map(|p| self.stat(p)).collect()
     }
 
-    /// Every live process of the namespace but `me`, each marked whether
-    /// it descends from `me` (found by walking parent links).
+    /// Every process of the namespace but `me` (zombies included: a zombie
+    /// still holds its process group's id), each marked whether it descends
+    /// from `me` (found by walking parent links).
     pub fn scan(&self, me: i32) -> Vec<Seen> {
         let all = self.all();
         let parents: std::collections::HashMap<i32, i32> =
@@ -247,7 +248,7 @@ impl Proc {
             false
         };
         all.iter()
-            .filter(|s| s.pid != me && s.alive())
+            .filter(|s| s.pid != me)
             .map(|s| Seen {
                 stat: *s,
                 descendant: is_descendant(s),

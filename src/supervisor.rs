@@ -147,14 +147,14 @@ pub fn run(config: Config, sigchld_ignored: bool) -> i32 {
         }
     };
     diag::info!("started {:?} as pid {}", config.command, main.pid);
-    if let Some(rise) = memory.as_mut().and_then(Memory::watch) {
-        events.oom_kill(&rise);
-    }
     // The app has the working directory it was given; the shim itself moves
     // to / so it never holds a directory or a mount busy (as dumb-init and
     // catatonit do).
     if let Err(e) = std::env::set_current_dir("/") {
         diag::debug!("cannot change directory to /: {e}");
+    }
+    if let Some(rise) = memory.as_mut().and_then(Memory::watch) {
+        events.oom_kill(&rise);
     }
 
     let watchdog = config.watchdog.map(Watchdog::new);
@@ -283,13 +283,16 @@ impl Supervisor {
     }
 
     /// Whether signalling the app's group as a group reaches the app's own
-    /// processes only. While the main child is unreaped it pins the id;
-    /// after that, a live member that descends from the shim, or that
-    /// started before the main child was reaped, shows the group never
-    /// emptied (an id cannot be reused while any member lives). Start times
-    /// count clock ticks (10 ms), so "before" means an earlier tick: a
-    /// stranger that took the id within the reap's own tick is not taken
-    /// for a member. Without a scan, the group is all the shim can signal.
+    /// processes only. While the main child is unreaped it pins the id
+    /// (no other group can take it). After that, a member (a zombie one
+    /// too: it still holds the id) that descends from the shim shows the
+    /// group never emptied: an id cannot be reused while any member lives,
+    /// and a stranger that took a freed id descends from someone else. A
+    /// shim that adopts nothing (`--no-subreaper`) has leftovers that are no
+    /// longer its descendants: there a member that started before the main
+    /// child's reap counts too (start times count 10 ms clock ticks, so a
+    /// stranger that took the id within the reap's own tick would be taken
+    /// for one). Without a scan, the group is all the shim can signal.
     fn group_is_ours(&self, scan: Option<&[Seen]>) -> bool {
         if self.main_status.is_none() {
             return true;
@@ -298,7 +301,8 @@ impl Supervisor {
             return true;
         };
         scan.iter().any(|s| {
-            s.stat.pgid == self.main.pid && (s.descendant || s.stat.start < self.main_reaped_at)
+            s.stat.pgid == self.main.pid
+                && (s.descendant || (!self.adopts && s.stat.start <= self.main_reaped_at))
         })
     }
 
@@ -590,7 +594,7 @@ impl Supervisor {
         let (Some(proc), Some(scan)) = (&self.proc, scan) else {
             return;
         };
-        for seen in scan.iter().filter(|s| s.descendant) {
+        for seen in scan.iter().filter(|s| s.descendant && s.stat.alive()) {
             if group && seen.stat.pgid == self.main.pid {
                 continue; // reached through the group
             }

@@ -31,12 +31,16 @@ fn ctrl_c_at_a_terminal_is_an_external_stop_not_a_crash() {
         .expect("script(1) from util-linux is needed");
     let out = Lines::read_from(child.stdout.take().unwrap());
     let _err = Lines::read_from(child.stderr.take().unwrap());
-    // `kid pause` prints nothing: wait until the app runs under the shim.
-    wait_until(T, "the app to start", || {
+    // `kid pause` prints nothing: wait until the app runs under the shim
+    // and its group is the terminal's foreground (field 8 of its stat,
+    // tpgid), so the ^C reaches the app and not the shim.
+    wait_until(T, "the app to hold the terminal", || {
         let shim = tree(child.id() as i32)
             .into_iter()
             .find(|&p| comm(p).as_deref() == Some("shim"))?;
-        (!children(shim).is_empty()).then_some(())
+        let app = *children(shim).first()?;
+        let f = stat_fields(app)?;
+        (comm(app).as_deref() == Some("kid") && f.get(5)?.parse::<i32>().ok()? == app).then_some(())
     });
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(b"\x03").unwrap();

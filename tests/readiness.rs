@@ -1271,7 +1271,11 @@ fn probe_exit_codes_and_silence() {
     fs::write(&f, "ready\n").unwrap();
     let missing = dir.join("missing");
     let probe = |args: &[&Path]| {
-        let out = Command::new(SHIM).arg("probe").args(args).output().unwrap();
+        let out = Command::new(shim_bin())
+            .arg("probe")
+            .args(args)
+            .output()
+            .unwrap();
         (out.status.code(), out.stdout, out.stderr)
     };
     for (args, code) in [

@@ -345,8 +345,11 @@ fn the_shim_itself_moves_to_the_root_directory_and_relative_paths_still_work() {
     args.extend(kid_args(&["trap", "-n", "main", "-x", "TERM", "TERM"]));
     let s = shim(args).cwd(&dir).spawn();
     s.ready("main");
-    let shim_cwd = fs::read_link(format!("/proc/{}/cwd", s.pid())).unwrap();
-    assert_eq!(shim_cwd, std::path::Path::new("/"));
+    // The shim moves once the app has started: wait for it, bounded.
+    wait_until(T, "the shim to move to /", || {
+        let cwd = fs::read_link(format!("/proc/{}/cwd", s.pid())).ok()?;
+        (cwd == std::path::Path::new("/")).then_some(())
+    });
     s.signal(SIGTERM);
     let done = s.wait();
     assert_eq!(done.code(), 0, "{}", done.stderr_text());
