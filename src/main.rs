@@ -1,4 +1,4 @@
-//! shim: a tiny PID 1 for containers. See README.md and the contract.
+//! shim: a tiny PID 1 for containers. See README.md and docs/.
 //!
 //! main only wires the modules together: block signals, parse, start the
 //! loop, exit with its code.

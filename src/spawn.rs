@@ -41,7 +41,7 @@ pub struct SpawnError {
 /// async-signal-safe calls, and it reports an exec failure back through a
 /// close-on-exec pipe. Our `pre_exec` then empties the signal mask (the shim's
 /// is full, and std leaves it as it is) and sets SIGPIPE to its default, as
-/// the contract says it always is. Every other disposition is the shim's own,
+/// docs/events.md and the README say it always is. Every other disposition is the shim's own,
 /// and the shim sets none (it blocks signals instead of handling them), so an
 /// ignore set by the shim's parent, such as nohup's SIGHUP, survives the exec
 /// as it should. The child inherits the shim's cwd, environment and
@@ -82,7 +82,7 @@ pub fn start(
                 if sigchld_ignored {
                     libc::signal(libc::SIGCHLD, libc::SIG_IGN);
                 }
-                // SIGPIPE is always the default in the app (the contract).
+                // SIGPIPE is always the default in the app (as documented).
                 libc::signal(libc::SIGPIPE, libc::SIG_DFL);
                 // Last: the mask the shim blocked everything with. Nothing is
                 // pending here (a fork starts with no pending signals).

@@ -1,4 +1,4 @@
-//! Resource exhaustion (issue 4): fork fails (RLIMIT_NPROC as a non-root
+//! Resource exhaustion: fork fails (RLIMIT_NPROC as a non-root
 //! user, a pids cgroup), file descriptors run out (RLIMIT_NOFILE), memory
 //! runs out (RLIMIT_AS on the shim, a memory cgroup around shim and app).
 //! The shim says why on one line, writes a `spawn_failed` event, exits 126

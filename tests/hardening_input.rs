@@ -1,4 +1,4 @@
-//! Hostile input (issue 4): property tests of every parser through the
+//! Hostile input: property tests of every parser through the
 //! binary (options and environment variables: random values give exit 2
 //! with a first stderr line naming the option or variable, or a normal
 //! run; never a panic), odd bytes in the app's arguments and environment

@@ -1,4 +1,4 @@
-//! Broken outputs (issue 4): stderr closed, stdout a closed pipe, the events
+//! Broken outputs: stderr closed, stdout a closed pipe, the events
 //! destination a full pipe nobody reads, a file on a full filesystem, a path
 //! whose directory vanishes or is missing. The app runs and exits as it
 //! would without the shim, the exit code is right, and the shim never

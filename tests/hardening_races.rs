@@ -1,4 +1,4 @@
-//! Races (issue 4): the child exits before the shim reaches its loop;
+//! Races: the child exits before the shim reaches its loop;
 //! signals arrive between fork and exec; the main child and an orphan die
 //! in the same instant; a PID reused after reaping; a stop request during
 //! the grace period of another; SIGCONT to a stopped group; and the

@@ -1,4 +1,4 @@
-//! Security (issue 4): the child gets nothing the shim holds (descriptors
+//! Security: the child gets nothing the shim holds (descriptors
 //! left open on purpose before the shim starts, close-on-exec or not, give
 //! the app exactly what it gets without the shim; no blocked mask, no
 //! changed dispositions), and the shim never signals a process outside

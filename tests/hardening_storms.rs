@@ -1,4 +1,4 @@
-//! Hardening under load (issue 4): signal storms and zombie storms, as PID 1
+//! Hardening under load: signal storms and zombie storms, as PID 1
 //! and as a subreaper. Each test prints a `FIGURE` line on stdout for
 //! `scripts/test-reliability`; sizes come from the environment:
 //!
