@@ -55,6 +55,18 @@ impl std::fmt::Display for StopReason {
 }
 
 impl Outcome {
+    /// The word the events use.
+    fn word(self) -> &'static str {
+        match self {
+            Outcome::Exited => "exited",
+            Outcome::Failed => "failed",
+            Outcome::Crashed => "crashed",
+            Outcome::Stopped => "stopped",
+            Outcome::Killed => "killed",
+            Outcome::Hung => "hung",
+        }
+    }
+
     pub fn intentional(self) -> bool {
         matches!(self, Outcome::Stopped | Outcome::Killed)
     }
@@ -67,12 +79,13 @@ pub enum Role {
     Orphan,
 }
 
-/// One `exit` line.
-#[derive(Debug, Serialize)]
+/// One `exit` line: the line written for every orphan of a storm, so it is
+/// written straight into the line buffer (`write_to`) rather than through
+/// serde_json, whose per-byte escaping of every key was most of PID 1's
+/// work per orphan (BENCHMARKS.md); only the process's name needs escaping.
+#[derive(Debug)]
 pub struct Exit<'a> {
-    #[serde(serialize_with = "display")]
     ts: Timestamp,
-    event: &'static str,
     pid: i32,
     role: Role,
     comm: Option<&'a str>,
@@ -83,7 +96,6 @@ pub struct Exit<'a> {
     signo: Option<i32>,
     core_dumped: Option<bool>,
     runtime_ms: Option<u64>,
-    #[serde(serialize_with = "display_or_null")]
     stop_reason: Option<StopReason>,
     max_rss_kib: Option<u64>,
     cpu_user_ms: Option<u64>,
@@ -113,7 +125,6 @@ impl<'a> Exit<'a> {
         };
         Exit {
             ts: now(),
-            event: "exit",
             pid,
             role,
             comm,
@@ -129,6 +140,96 @@ impl<'a> Exit<'a> {
             cpu_user_ms: usage.map(|u| u.cpu_user_ms),
             cpu_sys_ms: usage.map(|u| u.cpu_sys_ms),
             oom_killed,
+        }
+    }
+}
+
+impl Exit<'_> {
+    /// The line, in the documented field order, with its newline.
+    fn write_to(&self, line: &mut Vec<u8>) {
+        use std::io::Write;
+        let mut l = Line(line);
+        l.raw(b"{\"ts\":\"");
+        let _ = write!(l.0, "{}", self.ts);
+        l.raw(b"\",\"event\":\"exit\",\"pid\":");
+        l.int(Some(i64::from(self.pid)));
+        l.raw(match self.role {
+            Role::Main => b",\"role\":\"main\",\"comm\":",
+            Role::Orphan => b",\"role\":\"orphan\",\"comm\":",
+        });
+        match self.comm {
+            Some(comm) => {
+                let _ = serde_json::to_writer(Pieces(l.0), comm);
+            }
+            None => l.raw(b"null"),
+        }
+        l.raw(b",\"outcome\":");
+        l.text(Some(self.outcome.word()));
+        l.raw(b",\"intentional\":");
+        l.boolean(Some(self.intentional));
+        l.raw(b",\"code\":");
+        l.int(self.code.map(i64::from));
+        l.raw(b",\"signal\":");
+        l.text(self.signal);
+        l.raw(b",\"signo\":");
+        l.int(self.signo.map(i64::from));
+        l.raw(b",\"core_dumped\":");
+        l.boolean(self.core_dumped);
+        l.raw(b",\"runtime_ms\":");
+        l.int(self.runtime_ms.map(|n| n as i64));
+        l.raw(b",\"stop_reason\":");
+        match self.stop_reason {
+            Some(r) => {
+                let _ = write!(l.0, "\"{r}\"");
+            }
+            None => l.raw(b"null"),
+        }
+        l.raw(b",\"max_rss_kib\":");
+        l.int(self.max_rss_kib.map(|n| n as i64));
+        l.raw(b",\"cpu_user_ms\":");
+        l.int(self.cpu_user_ms.map(|n| n as i64));
+        l.raw(b",\"cpu_sys_ms\":");
+        l.int(self.cpu_sys_ms.map(|n| n as i64));
+        l.raw(b",\"oom_killed\":");
+        l.boolean(self.oom_killed);
+        l.raw(b"}\n");
+    }
+}
+
+/// Pieces of a JSON line whose keys and words need no escaping.
+struct Line<'a>(&'a mut Vec<u8>);
+
+impl Line<'_> {
+    #[inline(always)]
+    fn raw(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
+
+    fn int(&mut self, n: Option<i64>) {
+        match n {
+            Some(n) => self.raw(itoa::Buffer::new().format(n).as_bytes()),
+            None => self.raw(b"null"),
+        }
+    }
+
+    fn boolean(&mut self, b: Option<bool>) {
+        self.raw(match b {
+            Some(true) => b"true",
+            Some(false) => b"false",
+            None => b"null",
+        });
+    }
+
+    /// A word of the shim's own vocabulary (an outcome, a signal name):
+    /// plain ASCII, nothing to escape.
+    fn text(&mut self, word: Option<&str>) {
+        match word {
+            Some(w) => {
+                self.raw(b"\"");
+                self.raw(w.as_bytes());
+                self.raw(b"\"");
+            }
+            None => self.raw(b"null"),
         }
     }
 }
@@ -208,16 +309,6 @@ fn now() -> Timestamp {
     let last = epoch + Duration::from_millis(253_402_300_799_999);
     let t = SystemTime::now().clamp(epoch, last);
     humantime::format_rfc3339_millis(t)
-}
-
-fn display_or_null<S: serde::Serializer>(
-    v: &Option<impl std::fmt::Display>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    match v {
-        Some(v) => s.collect_str(v),
-        None => s.serialize_none(),
-    }
 }
 
 /// Writes a field through its Display, straight into the line (no String).
@@ -313,7 +404,7 @@ impl Events {
     /// Writes the `exit` line of a reaped process; the main child's also goes
     /// to the termination log.
     pub fn exit(&mut self, event: &Exit) {
-        self.emit(event, event.role == Role::Main);
+        self.emit_with(|line| event.write_to(line), event.role == Role::Main);
     }
 
     /// The `spawn_failed` line. `error` names COMMAND, which may be huge: it
@@ -407,8 +498,14 @@ impl Events {
     /// Serializes `event` into the line buffer (kept between events, so an
     /// orphan storm allocates nothing for its lines) and queues it.
     fn emit(&mut self, event: &impl Serialize, to_termination_log: bool) {
+        self.emit_with(|line| fill_line(line, event), to_termination_log);
+    }
+
+    /// Queues the line `fill` writes (into a cleared buffer).
+    fn emit_with(&mut self, fill: impl FnOnce(&mut Vec<u8>), to_termination_log: bool) {
         let mut line = std::mem::take(&mut self.line);
-        fill_line(&mut line, event);
+        line.clear();
+        fill(&mut line);
         if to_termination_log {
             self.write_termination_log(&line);
         }
@@ -628,8 +725,10 @@ mod tests {
             Some(false),
         );
         let mut line = Vec::new();
-        fill_line(&mut line, &e);
+        e.write_to(&mut line);
         let line = String::from_utf8(line).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["comm"], "server");
         let rest = line.split_once(",\"event\"").unwrap().1;
         assert_eq!(
             rest,
