@@ -247,6 +247,30 @@ if [ -f /sys/fs/cgroup/cgroup.controllers ] && grep -qw memory /sys/fs/cgroup/cg
     line "$W/e" '"event":"shim_exit"' '"oom_kills":1'
   RES=$?
   verdict "OOM kill in a 32M cgroup: crashed by SIGKILL, oom_killed true, an oom_kill line, exit 137" "rc $rc" "$W/e"
+  # A process the app reaps itself: the shim never reaps it, the line says so.
+  fresh
+  sh -c 'echo $$ >/sys/fs/cgroup/vmtest-oom/cgroup.procs && exec /shim -- sh -c "dd if=/dev/zero of=/dev/null bs=96M count=1; echo after=\$?"' >"$W/o" 2>"$W/e"
+  rc=$?
+  [ "$rc" = 0 ] && grep -q '^after=137' "$W/o" &&
+    line "$W/e" '"event":"oom_kill"' '"count":1' &&
+    line "$W/e" '"role":"main"' '"outcome":"exited"' '"oom_killed":false' &&
+    line "$W/e" '"event":"shim_exit"' '"oom_kills":1'
+  RES=$?
+  verdict "OOM kill of a process the app reaps: an oom_kill line, the app exited, oom_kills 1" "rc $rc" "$W/o" "$W/e"
+  # memory.oom.group (what the kubelet sets): the whole cgroup goes, the shim
+  # with it; it must say nothing false on the way (no exit line that is not
+  # an OOM kill's).
+  mkdir -p /sys/fs/cgroup/vmtest-oomgroup
+  echo 32M >/sys/fs/cgroup/vmtest-oomgroup/memory.max
+  echo 0 >/sys/fs/cgroup/vmtest-oomgroup/memory.swap.max 2>/dev/null
+  echo 1 >/sys/fs/cgroup/vmtest-oomgroup/memory.oom.group
+  fresh
+  sh -c 'echo $$ >/sys/fs/cgroup/vmtest-oomgroup/cgroup.procs && exec /shim -- sh -c "dd if=/dev/zero of=/dev/null bs=96M count=1; echo after"' >"$W/o" 2>"$W/e"
+  rc=$?
+  [ "$rc" = 137 ] && ! grep -q '^after' "$W/o" && ! grep -q '"oom_killed":false' "$W/e" &&
+    ! grep -q '"event":"shim_exit"' "$W/e"
+  RES=$?
+  verdict "memory.oom.group: the shim is killed with the cgroup (exit 137) and writes nothing false" "rc $rc" "$W/o" "$W/e"
 else
   fail "OOM kill: no cgroup v2 memory controller in this kernel"
 fi
