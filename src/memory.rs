@@ -166,9 +166,11 @@ impl Memory {
         self.watch.as_ref().map(|(fd, _)| fd.as_raw_fd())
     }
 
-    /// Whether rises are only found by looking (at each reap).
+    /// Whether a reap should look at the count first: where the kernel
+    /// does not notify, and while an OOM event's rise is awaited (so the
+    /// `oom_kill` line comes before the exits it caused).
     pub fn needs_looking(&self) -> bool {
-        self.watch.is_none()
+        self.watch.is_none() || self.recheck.is_some()
     }
 
     /// The watch fired: empty it, then look at the count.
@@ -215,6 +217,8 @@ impl Memory {
         }
         let count = now - self.seen;
         self.seen = now;
+        // The rise an OOM event announced has come.
+        self.recheck = None;
         self.unclaimed.push_back((Instant::now(), count));
         let kib = |name: &str| -> Option<u64> {
             let text = fs::read_to_string(self.dir.join(name)).ok()?;

@@ -624,7 +624,7 @@ impl Supervisor {
         }
         // With nothing to write a name or a group into, skip even the look.
         let look = self.events.enabled() || self.events.has_termination_log();
-        // Where the kernel does not notify, a rise is found at the reaps.
+        // Where the kernel does not notify, or a rise is awaited, look.
         if self.memory.as_ref().is_some_and(Memory::needs_looking) {
             self.look_for_oom_kills();
         }
