@@ -101,8 +101,9 @@ impl Proc {
         own.then_some(proc)
     }
 
-    /// Reads up to `buf.len()` bytes of a file under /proc.
-    fn read_at<'b>(&self, path: &CStr, buf: &'b mut [u8]) -> Option<&'b [u8]> {
+    /// Opens a file under /proc through the held descriptor (no path walk
+    /// from the root).
+    fn open_at(&self, path: &CStr) -> Option<OwnedFd> {
         // SAFETY: a valid directory fd and NUL-terminated path; the result is
         // checked and owned below.
         let fd = unsafe {
@@ -112,11 +113,13 @@ impl Proc {
                 libc::O_RDONLY | libc::O_CLOEXEC,
             )
         };
-        if fd < 0 {
-            return None;
-        }
         // SAFETY: `fd` was just opened and is owned by nothing else.
-        let file = unsafe { OwnedFd::from_raw_fd(fd) };
+        (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+
+    /// Reads up to `buf.len()` bytes of a file under /proc.
+    fn read_at<'b>(&self, path: &CStr, buf: &'b mut [u8]) -> Option<&'b [u8]> {
+        let file = self.open_at(path)?;
         // SAFETY: `buf` is valid for writes of its length.
         let n = unsafe { libc::read(file.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
         let n = usize::try_from(n).ok()?;
@@ -125,20 +128,7 @@ impl Proc {
 
     /// A whole file of the shim's own under /proc (`self/cgroup`), up to 1 MiB.
     pub fn read_self(&self, path: &CStr) -> Option<Vec<u8>> {
-        // SAFETY: a valid directory fd and NUL-terminated path; the result is
-        // checked and owned below.
-        let fd = unsafe {
-            libc::openat(
-                self.dir.as_raw_fd(),
-                path.as_ptr(),
-                libc::O_RDONLY | libc::O_CLOEXEC,
-            )
-        };
-        if fd < 0 {
-            return None;
-        }
-        // SAFETY: `fd` was just opened and is owned by nothing else.
-        let file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        let file = std::fs::File::from(self.open_at(path)?);
         let mut out = Vec::with_capacity(4096);
         std::io::Read::read_to_end(&mut std::io::Read::take(file, 1 << 20), &mut out).ok()?;
         Some(out)

@@ -368,9 +368,7 @@ pub enum Sent {
     Refused,
 }
 
-/// Sends `sig` to `target`. ESRCH is not worth reporting; other errors are
-/// warned about once per kind of target, so a one-second re-sweep does not
-/// repeat them.
+/// Sends `sig` to `target` (see `sent` for what errors come to).
 pub fn send(target: Target, sig: Signal) -> Sent {
     let pid = match target {
         Target::Pid(p) => p,
@@ -378,7 +376,15 @@ pub fn send(target: Target, sig: Signal) -> Sent {
         Target::All => -1,
     };
     // SAFETY: kill(2) has no memory effects; any pid/signal pair is valid input.
-    if unsafe { libc::kill(pid, sig.0) } == 0 {
+    let rc = unsafe { libc::kill(pid, sig.0) };
+    sent(rc == 0, format_args!("kill({pid}, {})", sig.name()))
+}
+
+/// What a send came to, from its success and, failing, errno. ESRCH is not
+/// worth reporting; other errors are warned about once per run, so a
+/// one-second re-sweep does not repeat them.
+fn sent(ok: bool, what: std::fmt::Arguments<'_>) -> Sent {
+    if ok {
         return Sent::Delivered;
     }
     let err = io::Error::last_os_error();
@@ -387,7 +393,7 @@ pub fn send(target: Target, sig: Signal) -> Sent {
     }
     crate::diag::warn_once(
         crate::diag::Once::Kill,
-        format_args!("kill({pid}, {}) failed: {err}", sig.name()),
+        format_args!("{what} failed: {err}"),
     );
     Sent::Refused
 }
@@ -425,18 +431,7 @@ pub fn send_pidfd(pidfd: BorrowedFd<'_>, sig: Signal) -> Sent {
             0u32,
         )
     };
-    if rc == 0 {
-        return Sent::Delivered;
-    }
-    let err = io::Error::last_os_error();
-    if err.raw_os_error() == Some(libc::ESRCH) {
-        return Sent::NoOne;
-    }
-    crate::diag::warn_once(
-        crate::diag::Once::Kill,
-        format_args!("pidfd_send_signal({}) failed: {err}", sig.name()),
-    );
-    Sent::Refused
+    sent(rc == 0, format_args!("pidfd_send_signal({})", sig.name()))
 }
 
 #[cfg(test)]

@@ -76,11 +76,7 @@ pub fn run(config: Config, sigchld_ignored: bool) -> i32 {
         // supervised, which is told like any other failure to start it.
         Err(e) => {
             let message = format!("cannot open a signalfd to supervise it: {e}");
-            diag::error!("{message}");
-            events.spawn_failed(&message, 126);
-            let code = config.map_exit(126);
-            events.shim_exit(code, 0, None);
-            return code;
+            return cannot_start(&config, &mut events, &message);
         }
     };
     if !pid1 && config.subreaper {
@@ -126,11 +122,7 @@ pub fn run(config: Config, sigchld_ignored: bool) -> i32 {
             }
             Err(e) => {
                 let message = format!("cannot open a notification socket: {e}");
-                diag::error!("{message}");
-                events.spawn_failed(&message, 126);
-                let code = config.map_exit(126);
-                events.shim_exit(code, 0, None);
-                return code;
+                return cannot_start(&config, &mut events, &message);
             }
         },
     };
@@ -180,6 +172,16 @@ pub fn run(config: Config, sigchld_ignored: bool) -> i32 {
         reaped: 0,
     }
     .run()
+}
+
+/// Setup failed before the app could start: told like a failed spawn
+/// (a `spawn_failed` line, exit 126).
+fn cannot_start(config: &Config, events: &mut Events, message: &str) -> i32 {
+    diag::error!("{message}");
+    events.spawn_failed(message, 126);
+    let code = config.map_exit(126);
+    events.shim_exit(code, 0, None);
+    code
 }
 
 /// Asks the kernel for a SIGCHLD when the shim's parent dies, and returns the
