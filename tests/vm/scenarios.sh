@@ -239,8 +239,18 @@ if [ -f /sys/fs/cgroup/cgroup.controllers ] && grep -qw memory /sys/fs/cgroup/cg
   echo 32M >/sys/fs/cgroup/vmtest-oom/memory.max
   echo 0 >/sys/fs/cgroup/vmtest-oom/memory.swap.max 2>/dev/null
   # dd's 96 MiB buffer is more than the cgroup may have.
-  sh -c 'echo $$ >/sys/fs/cgroup/vmtest-oom/cgroup.procs && exec /shim -- dd if=/dev/zero of=/dev/null bs=96M count=1' 2>"$W/e"
-  rc=$?
+  oom_main() {
+    sh -c 'echo $$ >/sys/fs/cgroup/vmtest-oom/cgroup.procs && exec /shim -- dd if=/dev/zero of=/dev/null bs=96M count=1' 2>"$W/e"
+    rc=$?
+  }
+  oom_main
+  # The OOM killer chooses its victim among every process of the cgroup, the
+  # shim included: once in a while (under emulation) it is the shim. That is
+  # the kernel's choice, not the shim's report: say so and look once more.
+  if [ "$rc" = 137 ] && ! grep -q '"event"' "$W/e"; then
+    echo "VMTEST-INFO the OOM killer took the shim itself this time (no event written); once more"
+    oom_main
+  fi
   [ "$rc" = 137 ] &&
     line "$W/e" '"role":"main"' '"outcome":"crashed"' '"signal":"SIGKILL"' '"oom_killed":true' &&
     line "$W/e" '"event":"oom_kill"' '"count":1' '"memory_max_kib":32768' &&
