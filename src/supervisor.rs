@@ -1,6 +1,8 @@
-//! The one loop: wait for any event source (the signalfd, a slow events
-//! destination) or the earliest deadline, react, repeat until the main child
-//! and everything it left behind are gone.
+//! The one loop: wait for any event source (the signalfd, the OOM watch,
+//! the notification socket, a slow events destination) or the earliest
+//! deadline, react, repeat until the main child and everything it left
+//! behind are gone. Adding a source is one more descriptor in `wait` and
+//! one handler.
 //!
 //! The state is `Phase`, with the few facts the outcome rules need beside it
 //! (which signals went where, whether the main child is reaped).
