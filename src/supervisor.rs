@@ -672,17 +672,12 @@ impl Supervisor {
         }
         let killed = matches!(self.phase, Phase::Killing { .. });
         let (outcome, stop_reason) = decide(
+            is_main,
             r.status,
             self.sent_to(r, is_main),
             killed,
             self.phase.reason(),
         );
-        // Rule 0: the main child ended, in whatever way, after the watchdog.
-        let outcome = if is_main && stop_reason == Some(StopReason::Watchdog) {
-            Outcome::Hung
-        } else {
-            outcome
-        };
         let oom_killed = self.oom_killed(r.status, outcome);
         let runtime_ms = is_main.then(|| self.main.started.elapsed().as_millis() as u64);
         let role = if is_main { Role::Main } else { Role::Orphan };
@@ -917,16 +912,20 @@ impl Supervisor {
     }
 }
 
-/// The contract's rules for `outcome`, in order; returns it with the
-/// `stop_reason` to report. `sent`: the received name of the signal the shim
-/// sent or forwarded that ended the process, if it did; `stop`: the reason
-/// of the stop in progress.
+/// The rules for `outcome` (docs/events.md), in order; returns it with the
+/// `stop_reason` to report. `main`: the process is the main child; `sent`:
+/// the received name of the signal the shim sent or forwarded that ended
+/// the process, if it did; `stop`: the reason of the stop in progress.
 fn decide(
+    main: bool,
     status: Status,
     sent: Option<Signal>,
     killed: bool,
     stop: Option<StopReason>,
 ) -> (Outcome, Option<StopReason>) {
+    if main && stop == Some(StopReason::Watchdog) {
+        return (Outcome::Hung, stop);
+    }
     match status {
         Status::Signaled {
             signal: Signal::KILL,
@@ -967,13 +966,26 @@ mod tests {
     const TERM: Option<StopReason> = Some(StopReason::Signal(Signal::TERM));
 
     #[test]
+    fn rule_0_the_main_child_ending_after_the_watchdog_is_hung() {
+        let w = Some(StopReason::Watchdog);
+        for status in [died(6), died(9), Status::Exited(0)] {
+            assert_eq!(decide(true, status, None, true, w), (Outcome::Hung, w));
+        }
+        assert_eq!(
+            decide(false, died(6), None, false, w),
+            (Outcome::Crashed, w),
+            "an orphan's outcome follows the other rules"
+        );
+    }
+
+    #[test]
     fn rule_6_exits_without_a_stop_are_exited_or_failed() {
         assert_eq!(
-            decide(Status::Exited(0), None, false, None),
+            decide(false, Status::Exited(0), None, false, None),
             (Outcome::Exited, None)
         );
         assert_eq!(
-            decide(Status::Exited(3), None, false, None),
+            decide(false, Status::Exited(3), None, false, None),
             (Outcome::Failed, None)
         );
     }
@@ -981,7 +993,7 @@ mod tests {
     #[test]
     fn rule_5_any_exit_during_a_stop_is_stopped_with_its_reason() {
         assert_eq!(
-            decide(Status::Exited(1), None, false, TERM),
+            decide(false, Status::Exited(1), None, false, TERM),
             (Outcome::Stopped, TERM)
         );
     }
@@ -989,20 +1001,29 @@ mod tests {
     #[test]
     fn rule_1_the_grace_sigkill_is_killed_rule_4_other_sigkills_crashed() {
         let r = Some(StopReason::MainExited);
-        assert_eq!(decide(died(9), None, true, r), (Outcome::Killed, r));
-        assert_eq!(decide(died(9), None, false, None), (Outcome::Crashed, None));
-        assert_eq!(decide(died(11), None, true, r), (Outcome::Crashed, r));
-        assert_eq!(decide(died(6), None, false, None), (Outcome::Crashed, None));
+        assert_eq!(decide(false, died(9), None, true, r), (Outcome::Killed, r));
+        assert_eq!(
+            decide(false, died(9), None, false, None),
+            (Outcome::Crashed, None)
+        );
+        assert_eq!(
+            decide(false, died(11), None, true, r),
+            (Outcome::Crashed, r)
+        );
+        assert_eq!(
+            decide(false, died(6), None, false, None),
+            (Outcome::Crashed, None)
+        );
     }
 
     #[test]
     fn rule_2_a_forwarded_signal_is_stopped_named_as_received() {
         assert_eq!(
-            decide(died(3), Some(Signal::TERM), false, TERM),
+            decide(false, died(3), Some(Signal::TERM), false, TERM),
             (Outcome::Stopped, TERM)
         );
         assert_eq!(
-            decide(died(10), Some(sig(10)), false, None),
+            decide(false, died(10), Some(sig(10)), false, None),
             (Outcome::Stopped, Some(StopReason::Signal(sig(10))))
         );
     }
@@ -1011,12 +1032,12 @@ mod tests {
     fn rule_3_a_termination_signal_from_elsewhere_is_an_external_stop() {
         for n in [1, 2, 3, 15] {
             assert_eq!(
-                decide(died(n), None, false, None),
+                decide(false, died(n), None, false, None),
                 (Outcome::Stopped, Some(StopReason::External(sig(n))))
             );
         }
         assert_eq!(
-            decide(died(2), None, false, TERM),
+            decide(false, died(2), None, false, TERM),
             (Outcome::Stopped, TERM),
             "a stop in progress keeps its reason"
         );
