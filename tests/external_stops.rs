@@ -71,17 +71,7 @@ fn a_termination_signal_sent_to_the_app_itself_is_an_external_stop() {
             (SIGHUP, "SIGHUP"),
             (SIGQUIT, "SIGQUIT"),
         ] {
-            let s = shim(with_kid(&["trap", "-n", "main", "-x", "USR1", "USR1"]))
-                .mode(mode)
-                .spawn();
-            let pid = host_pid_of_main(&s);
-            // Default disposition for everything but USR1: the kid takes
-            // only USR1 with sigtimedwait, so `sig` kills it.
-            assert!(kill(pid, sig));
-            let done = s.wait();
-            let ev = done.events();
-            check_events(&ev, 128 + sig);
-            let main = main_exit(&ev);
+            let main = killed_from_outside(mode, sig);
             assert_eq!(main["outcome"], "stopped", "{mode:?} {name}: {main}");
             assert_eq!(main["stop_reason"], format!("external:{name}"));
         }
@@ -92,19 +82,25 @@ fn a_termination_signal_sent_to_the_app_itself_is_an_external_stop() {
 fn other_signals_from_elsewhere_stay_crashes() {
     for mode in MODES {
         for sig in [SIGSEGV, SIGABRT, SIGKILL] {
-            let s = shim(with_kid(&["trap", "-n", "main", "-x", "USR1", "USR1"]))
-                .mode(mode)
-                .spawn();
-            let pid = host_pid_of_main(&s);
-            assert!(kill(pid, sig));
-            let done = s.wait();
-            let ev = done.events();
-            check_events(&ev, 128 + sig);
-            let main = main_exit(&ev);
+            let main = killed_from_outside(mode, sig);
             assert_eq!(main["outcome"], "crashed", "{mode:?} {sig}: {main}");
             assert!(main["stop_reason"].is_null(), "{main}");
         }
     }
+}
+
+/// Runs an app that takes only USR1 (every other signal has its default
+/// action), kills it with `sig` from outside the shim, and returns its exit
+/// event, the whole stream checked.
+fn killed_from_outside(mode: Mode, sig: i32) -> serde_json::Value {
+    let s = shim(with_kid(&["trap", "-n", "main", "-x", "USR1", "USR1"]))
+        .mode(mode)
+        .spawn();
+    let pid = host_pid_of_main(&s);
+    assert!(kill(pid, sig));
+    let ev = s.wait().events();
+    check_events(&ev, 128 + sig);
+    main_exit(&ev).clone()
 }
 
 fn with_kid(args: &[&str]) -> Vec<String> {
