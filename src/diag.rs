@@ -59,8 +59,14 @@ pub fn emit(level: Level, args: fmt::Arguments<'_>) {
         return;
     }
     let mut line = format!("shim: {}: {args}", level.word());
-    // One diagnostic is one line, whatever the message holds.
+    // One diagnostic is one line, whatever the message holds, and within
+    // PIPE_BUF: a pipe shared with the app takes it whole, never torn by
+    // or glued to the app's writes, and never left half-written in front of
+    // the events that follow (a message may quote a 70 kB COMMAND).
     line = line.replace('\n', " ");
+    if line.len() >= libc::PIPE_BUF {
+        line = crate::output::shorten(&line, line.len() + 1 - libc::PIPE_BUF);
+    }
     line.push('\n');
     let _ = crate::output::with_stderr(|out| out.write_line(line.as_bytes()));
 }

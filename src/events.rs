@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::cli::EventsDest;
 use crate::diag;
 use crate::memory::Rise;
-use crate::output::{self, Output, Written};
+use crate::output::{self, Output, Written, shorten};
 use crate::reaper::{Status, Usage};
 use crate::signals::Signal;
 
@@ -407,27 +407,18 @@ impl Events {
         self.emit_with(|line| event.write_to(line), event.role == Role::Main);
     }
 
-    /// The `spawn_failed` line. `error` names COMMAND, which may be huge: it
-    /// is shortened so the line stays within PIPE_BUF, which a pipe takes
-    /// whole.
+    /// The `spawn_failed` line. `error` names COMMAND, which may be huge.
     pub fn spawn_failed(&mut self, error: &str, code: i32) {
-        let mut error = std::borrow::Cow::Borrowed(error);
-        loop {
+        let line = within_pipe_buf(error, |line, error| {
             let event = SpawnFailed {
                 ts: now(),
                 event: "spawn_failed",
-                error: &error,
+                error,
                 code,
             };
-            let mut line = Vec::new();
-            fill_line(&mut line, &event);
-            let excess = line.len().saturating_sub(libc::PIPE_BUF);
-            if excess == 0 {
-                self.emit(&event, true);
-                break;
-            }
-            error = shorten(&error, excess).into();
-        }
+            fill_line(line, &event);
+        });
+        self.emit_with(|out| out.extend_from_slice(&line), true);
         self.flush();
     }
 
@@ -445,12 +436,16 @@ impl Events {
         self.emit(&Notice::new(event, pid), false);
     }
 
+    /// `status`: the app's text, up to a datagram's worth, escaped.
     pub fn status(&mut self, pid: i32, text: &str) {
-        let line = Notice {
-            text: Some(text),
-            ..Notice::new("status", pid)
-        };
-        self.emit(&line, false);
+        let line = within_pipe_buf(text, |line, text| {
+            let event = Notice {
+                text: Some(text),
+                ..Notice::new("status", pid)
+            };
+            fill_line(line, &event);
+        });
+        self.emit_with(|out| out.extend_from_slice(&line), false);
     }
 
     /// `watchdog`: the main child sent no WATCHDOG=1 for `timeout_ms`.
@@ -644,21 +639,24 @@ fn with_message(line: &[u8], message: &str) -> Vec<u8> {
     }
 }
 
-/// `text` less at least `by` bytes from its end, cut at a character
-/// boundary, with an ellipsis to say so.
-fn shorten(text: &str, by: usize) -> String {
-    const MORE: &str = "…";
-    let keep = text.len().saturating_sub(by + MORE.len());
-    if keep == 0 {
-        return String::new();
+/// The line `fill` writes for `text`, with `text` shortened as far as needed
+/// for the line to stay within PIPE_BUF, which a pipe takes whole.
+fn within_pipe_buf(text: &str, fill: impl Fn(&mut Vec<u8>, &str)) -> Vec<u8> {
+    let mut text = std::borrow::Cow::Borrowed(text);
+    let mut line = Vec::new();
+    fill(&mut line, "");
+    let bare = line.len();
+    loop {
+        fill(&mut line, &text);
+        let excess = line.len().saturating_sub(libc::PIPE_BUF);
+        if excess == 0 || text.is_empty() {
+            return line;
+        }
+        // JSON escapes grow a byte of text into as many as six: cut the
+        // text in proportion to what it takes up in the line.
+        let escaped = line.len() - bare;
+        text = shorten(&text, (excess * text.len()).div_ceil(escaped)).into();
     }
-    let mut end = keep;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    // A trailing ellipsis already there is cut again, not added to.
-    let kept = text[..end].strip_suffix(MORE).unwrap_or(&text[..end]);
-    format!("{kept}{MORE}")
 }
 
 fn fill_line(line: &mut Vec<u8>, event: &impl Serialize) {
@@ -734,5 +732,22 @@ mod tests {
             rest,
             ":\"exit\",\"pid\":42,\"role\":\"main\",\"comm\":\"server\",\"outcome\":\"crashed\",\"intentional\":false,\"code\":null,\"signal\":\"SIGSEGV\",\"signo\":11,\"core_dumped\":true,\"runtime_ms\":1234,\"stop_reason\":null,\"max_rss_kib\":2048,\"cpu_user_ms\":7,\"cpu_sys_ms\":3,\"oom_killed\":false}\n"
         );
+    }
+
+    #[test]
+    fn a_status_text_escaped_past_pipe_buf_is_shortened_to_one_whole_line() {
+        // A datagram's worth of control characters, each escaped to six.
+        let text = "\u{1}".repeat(4000);
+        let line = within_pipe_buf(&text, |line, text| {
+            let event = Notice {
+                text: Some(text),
+                ..Notice::new("status", 7)
+            };
+            fill_line(line, &event);
+        });
+        assert!(line.len() <= libc::PIPE_BUF, "{} bytes", line.len());
+        assert_eq!(line.last(), Some(&b'\n'));
+        let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert!(v["text"].as_str().unwrap().ends_with('…'), "{v}");
     }
 }

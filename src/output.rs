@@ -232,6 +232,23 @@ impl Output {
     }
 }
 
+/// `text` less at least `by` bytes from its end, cut at a character
+/// boundary, with an ellipsis to say so.
+pub fn shorten(text: &str, by: usize) -> String {
+    const MORE: &str = "…";
+    let keep = text.len().saturating_sub(by + MORE.len());
+    if keep == 0 {
+        return String::new();
+    }
+    let mut end = keep;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    // A trailing ellipsis already there is cut again, not added to.
+    let kept = text[..end].strip_suffix(MORE).unwrap_or(&text[..end]);
+    format!("{kept}{MORE}")
+}
+
 /// Sets (or clears) O_NONBLOCK; true when it changed something.
 fn set_nonblocking(fd: RawFd, on: bool) -> bool {
     // SAFETY: F_GETFL/F_SETFL only change the description's status flags.

@@ -610,15 +610,23 @@ fn a_line_longer_than_pipe_buf_goes_to_a_pipe_as_one_shortened_line() {
             &err[..err.len().min(200)]
         );
 
-        // ... and to stderr, shared with the diagnostic that names it too.
+        // ... and to stderr, shared with the diagnostic that names it too:
+        // the diagnostic is shortened as well, so it cannot fill the pipe
+        // ahead of the events (which would then be dropped).
         let done = shim(["--", long.as_str()]).mode(mode).run();
         let mut joined = done.stderr.join("\n").into_bytes();
         joined.push(b'\n');
         let ev = check_lines(&joined, true, &format!("{mode:?} stderr"));
         check_events(&ev, done.code());
-        for line in done.stderr.iter().filter(|l| l.starts_with('{')) {
+        for line in &done.stderr {
             assert!(line.len() < PIPE_BUF, "{} bytes in one line", line.len());
         }
+        let diag = done.stderr.iter().find(|l| l.starts_with("shim: error: "));
+        assert!(
+            diag.is_some_and(|l| l.ends_with('…')),
+            "a shortened diagnostic: {:?}",
+            diag.map(|l| &l[..l.len().min(200)])
+        );
     }
 }
 
