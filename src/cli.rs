@@ -598,8 +598,7 @@ fn parse_events(value: OsString) -> Result<EventsDest, (String, String)> {
                     let why = format!("'{n}' is not a file descriptor number");
                     return Err((text, why));
                 };
-                // SAFETY: F_GETFD only queries the descriptor table.
-                if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+                if !crate::output::is_open(fd) {
                     return Err((text, format!("file descriptor {fd} is not open")));
                 }
                 Ok(EventsDest::Fd(fd))

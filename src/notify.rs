@@ -192,7 +192,7 @@ impl Socket {
                     let count = (c.cmsg_len as usize - libc::CMSG_LEN(0) as usize)
                         / size_of::<libc::c_int>();
                     for i in 0..count {
-                        libc::close(std::ptr::read_unaligned(data.add(i)));
+                        drop(OwnedFd::from_raw_fd(std::ptr::read_unaligned(data.add(i))));
                     }
                 }
                 cmsg = libc::CMSG_NXTHDR(&msg, cmsg);

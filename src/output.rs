@@ -110,14 +110,7 @@ impl Output {
 
     /// (device, inode) of what this writes to.
     pub fn identity(&self) -> Option<(u64, u64)> {
-        let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-        // SAFETY: fstat writes a whole `stat` into the buffer when it returns 0.
-        if unsafe { libc::fstat(self.raw(), st.as_mut_ptr()) } != 0 {
-            return None;
-        }
-        // SAFETY: fstat succeeded.
-        let st = unsafe { st.assume_init() };
-        Some((st.st_dev, st.st_ino))
+        fstat(self.raw()).map(|st| (st.st_dev, st.st_ino))
     }
 
     /// The descriptor to wait on for room, while the rest of a line waits
@@ -268,13 +261,25 @@ fn set_nonblocking(fd: RawFd, on: bool) -> bool {
 
 /// The S_IFMT bits of what `fd` refers to, or None if it is not open.
 fn file_type(fd: RawFd) -> Option<libc::mode_t> {
+    fstat(fd).map(|st| st.st_mode & libc::S_IFMT)
+}
+
+/// fstat(2) of a descriptor that may be borrowed (std's `File::metadata`
+/// would need to own it), or None if it is not open.
+fn fstat(fd: RawFd) -> Option<libc::stat> {
     let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: fstat writes a whole `stat` into the buffer when it returns 0.
     if unsafe { libc::fstat(fd, st.as_mut_ptr()) } != 0 {
         return None;
     }
     // SAFETY: fstat succeeded, so the buffer is initialised.
-    Some(unsafe { st.assume_init() }.st_mode & libc::S_IFMT)
+    Some(unsafe { st.assume_init() })
+}
+
+/// Whether `fd` is an open descriptor.
+pub fn is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD only queries the descriptor table.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
 }
 
 /// /dev/tty opened non-blocking, when it is the same terminal as `fd`: the
@@ -283,13 +288,7 @@ fn controlling_terminal_for(fd: RawFd) -> Option<OwnedFd> {
     let want = std::fs::metadata(format!("/proc/self/fd/{fd}"))
         .ok()
         .map(|m| m.rdev())
-        .or_else(|| {
-            let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-            // SAFETY: as in file_type.
-            (unsafe { libc::fstat(fd, st.as_mut_ptr()) } == 0)
-                // SAFETY: fstat succeeded.
-                .then(|| unsafe { st.assume_init() }.st_rdev)
-        })?;
+        .or_else(|| fstat(fd).map(|st| st.st_rdev))?;
     let tty = reopen_nonblocking("/dev/tty", false).ok()?;
     let got = std::fs::File::from(tty);
     (got.metadata().ok()?.rdev() == want).then(|| got.into())
@@ -297,13 +296,10 @@ fn controlling_terminal_for(fd: RawFd) -> Option<OwnedFd> {
 
 /// Drops the last `n` bytes of the regular file `fd`.
 fn truncate_tail(fd: RawFd, n: u64) {
-    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: fstat writes a whole `stat` into the buffer when it returns 0.
-    if unsafe { libc::fstat(fd, st.as_mut_ptr()) } != 0 {
+    let Some(st) = fstat(fd) else {
         return;
-    }
-    // SAFETY: fstat succeeded, so the buffer is initialised.
-    let size = unsafe { st.assume_init() }.st_size as u64;
+    };
+    let size = st.st_size as u64;
     // SAFETY: ftruncate on a descriptor we own; shrinking cannot fail for
     // lack of space.
     unsafe { libc::ftruncate(fd, size.saturating_sub(n) as libc::off_t) };
@@ -351,21 +347,25 @@ pub fn with_stderr<R>(f: impl FnOnce(&mut Output) -> R) -> R {
 /// is filled with /dev/null marked close-on-exec, so the app still sees it
 /// closed and no file of the shim's can be mistaken for the app's stderr.
 pub fn guard_standard_fds() {
+    use std::os::fd::IntoRawFd;
     for fd in 0..=2 {
-        // SAFETY: F_GETFD only queries the descriptor table.
-        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
-            // SAFETY: a plain open of a constant path; the result is checked.
-            let got = unsafe {
-                libc::open(
-                    c"/dev/null".as_ptr(),
-                    libc::O_RDWR | libc::O_CLOEXEC | libc::O_NOCTTY,
-                )
-            };
-            if got != fd && got >= 0 {
-                // Lower fds were open after all: nothing to hold here.
-                // SAFETY: `got` is a descriptor this function just opened.
-                unsafe { libc::close(got) };
+        if is_open(fd) {
+            continue;
+        }
+        // std opens close-on-exec; the lowest free descriptor is `fd`.
+        let null = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open("/dev/null");
+        match null {
+            // Held for the whole run: it only fills the slot.
+            Ok(file) if std::os::fd::AsRawFd::as_raw_fd(&file) == fd => {
+                let _ = file.into_raw_fd();
             }
+            // Lower fds were open after all (dropped: nothing to hold), or
+            // there is no /dev/null: nothing to be done.
+            _ => {}
         }
     }
 }

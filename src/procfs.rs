@@ -8,7 +8,7 @@
 
 use std::ffi::CStr;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
 
 pub struct Proc {
     dir: OwnedFd,
@@ -79,20 +79,13 @@ impl Proc {
     /// /proc, if it is this PID namespace's. Close-on-exec, like every
     /// descriptor the shim holds.
     pub fn open() -> Option<Proc> {
-        // SAFETY: a constant path; the result is checked and then owned.
-        let fd = unsafe {
-            libc::open(
-                c"/proc".as_ptr(),
-                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-            )
-        };
-        if fd < 0 {
-            return None;
-        }
-        // SAFETY: just opened, owned by nothing else.
-        let proc = Proc {
-            dir: unsafe { OwnedFd::from_raw_fd(fd) },
-        };
+        use std::os::unix::fs::OpenOptionsExt;
+        let dir = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY)
+            .open("/proc")
+            .ok()?;
+        let proc = Proc { dir: dir.into() };
         let mut buf = [0u8; 512];
         let own = proc
             .read_at(c"self/stat", &mut buf)
@@ -103,14 +96,14 @@ impl Proc {
 
     /// Opens a file under /proc through the held descriptor (no path walk
     /// from the root).
-    fn open_at(&self, path: &CStr) -> Option<OwnedFd> {
+    fn open_at(&self, path: &CStr, flags: libc::c_int) -> Option<OwnedFd> {
         // SAFETY: a valid directory fd and NUL-terminated path; the result is
         // checked and owned below.
         let fd = unsafe {
             libc::openat(
                 self.dir.as_raw_fd(),
                 path.as_ptr(),
-                libc::O_RDONLY | libc::O_CLOEXEC,
+                libc::O_RDONLY | libc::O_CLOEXEC | flags,
             )
         };
         // SAFETY: `fd` was just opened and is owned by nothing else.
@@ -119,16 +112,14 @@ impl Proc {
 
     /// Reads up to `buf.len()` bytes of a file under /proc.
     fn read_at<'b>(&self, path: &CStr, buf: &'b mut [u8]) -> Option<&'b [u8]> {
-        let file = self.open_at(path)?;
-        // SAFETY: `buf` is valid for writes of its length.
-        let n = unsafe { libc::read(file.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        let n = usize::try_from(n).ok()?;
+        let mut file = std::fs::File::from(self.open_at(path, 0)?);
+        let n = std::io::Read::read(&mut file, buf).ok()?;
         Some(&buf[..n])
     }
 
     /// A whole file of the shim's own under /proc (`self/cgroup`), up to 1 MiB.
     pub fn read_self(&self, path: &CStr) -> Option<Vec<u8>> {
-        let file = std::fs::File::from(self.open_at(path)?);
+        let file = std::fs::File::from(self.open_at(path, 0)?);
         let mut out = Vec::with_capacity(4096);
         std::io::Read::read_to_end(&mut std::io::Read::take(file, 1 << 20), &mut out).ok()?;
         Some(out)
@@ -174,23 +165,16 @@ impl Proc {
     /// Every process of the namespace, as /proc lists them now.
     fn all(&self) -> Vec<Stat> {
         // A directory stream of its own: readdir keeps a position.
-        // SAFETY: a valid directory fd and a constant path.
-        let fd = unsafe {
-            libc::openat(
-                self.dir.as_raw_fd(),
-                c".".as_ptr(),
-                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-            )
-        };
-        if fd < 0 {
+        let Some(fd) = self.open_at(c".", libc::O_DIRECTORY) else {
             return Vec::new();
-        }
-        // SAFETY: fdopendir takes over the descriptor just opened; closedir
-        // below releases both.
+        };
+        let fd = fd.into_raw_fd();
+        // SAFETY: fdopendir takes over the descriptor; closedir below
+        // releases both.
         let dir = unsafe { libc::fdopendir(fd) };
         if dir.is_null() {
-            // SAFETY: fdopendir failed, so `fd` is still ours to close.
-            unsafe { libc::close(fd) };
+            // SAFETY: fdopendir failed, so `fd` is still ours alone.
+            drop(unsafe { OwnedFd::from_raw_fd(fd) });
             return Vec::new();
         }
         let mut pids = Vec::new();

@@ -358,6 +358,17 @@ pub enum Target {
     All,
 }
 
+impl Target {
+    /// kill(2)'s pid argument.
+    fn raw(self) -> i32 {
+        match self {
+            Target::Pid(p) => p,
+            Target::Group(g) => -g,
+            Target::All => -1,
+        }
+    }
+}
+
 /// What a send came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sent {
@@ -370,14 +381,17 @@ pub enum Sent {
 
 /// Sends `sig` to `target` (see `sent` for what errors come to).
 pub fn send(target: Target, sig: Signal) -> Sent {
-    let pid = match target {
-        Target::Pid(p) => p,
-        Target::Group(g) => -g,
-        Target::All => -1,
-    };
-    // SAFETY: kill(2) has no memory effects; any pid/signal pair is valid input.
-    let rc = unsafe { libc::kill(pid, sig.0) };
-    sent(rc == 0, format_args!("kill({pid}, {})", sig.name()))
+    sent(
+        kill(target, sig.0),
+        format_args!("kill({}, {})", target.raw(), sig.name()),
+    )
+}
+
+/// kill(2): true when it succeeded (errno says why not).
+fn kill(target: Target, signo: i32) -> bool {
+    // SAFETY: kill(2) has no memory effects; any pid/signal pair is valid
+    // input, signal 0 included (it only checks).
+    unsafe { libc::kill(target.raw(), signo) == 0 }
 }
 
 /// What a send came to, from its success and, failing, errno. ESRCH is not
@@ -401,13 +415,7 @@ fn sent(ok: bool, what: std::fmt::Arguments<'_>) -> Sent {
 /// Whether `target` names any process the shim may signal (kill with
 /// signal 0); a process it may not signal is no business of its own.
 pub fn exists(target: Target) -> bool {
-    let pid = match target {
-        Target::Pid(p) => p,
-        Target::Group(g) => -g,
-        Target::All => -1,
-    };
-    // SAFETY: signal 0 only checks for existence and permission.
-    unsafe { libc::kill(pid, 0) == 0 }
+    kill(target, 0)
 }
 
 /// Sends `sig` to a process found by a /proc scan.
