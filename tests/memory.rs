@@ -5,7 +5,7 @@ use common::*;
 use serde_json::Value;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A child memory cgroup with a 64 MiB limit (swap included), removed on
 /// drop; None where this machine has no writable cgroup v1 memory hierarchy.
@@ -45,20 +45,7 @@ impl Cgroup {
 impl Drop for Cgroup {
     fn drop(&mut self) {
         // Emptied once the shim and its children are gone.
-        let _ = wait_until_ok(Duration::from_secs(10), || fs::remove_dir(&self.0).ok());
-    }
-}
-
-fn wait_until_ok<R>(timeout: Duration, mut f: impl FnMut() -> Option<R>) -> Option<R> {
-    let end = Instant::now() + timeout;
-    loop {
-        if let Some(r) = f() {
-            return Some(r);
-        }
-        if Instant::now() > end {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
+        let _ = try_wait_until(Duration::from_secs(10), || fs::remove_dir(&self.0).ok());
     }
 }
 

@@ -296,14 +296,21 @@ pub fn kid_args(args: &[&str]) -> Vec<String> {
 // ---------------------------------------------------------------------------
 
 /// Polls `f` every 5 ms until it returns Some, or panics after `timeout`.
-pub fn wait_until<R>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<R>) -> R {
+pub fn wait_until<R>(timeout: Duration, what: &str, f: impl FnMut() -> Option<R>) -> R {
+    try_wait_until(timeout, f)
+        .unwrap_or_else(|| panic!("timed out after {timeout:?} waiting for {what}"))
+}
+
+/// As `wait_until`, but None at the timeout instead of a panic (for
+/// clean-ups in `Drop`, which must not panic).
+pub fn try_wait_until<R>(timeout: Duration, mut f: impl FnMut() -> Option<R>) -> Option<R> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(r) = f() {
-            return r;
+            return Some(r);
         }
         if Instant::now() >= deadline {
-            panic!("timed out after {timeout:?} waiting for {what}");
+            return None;
         }
         std::thread::sleep(Duration::from_millis(5));
     }
