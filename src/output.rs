@@ -60,6 +60,9 @@ pub struct Output {
     regular: bool,
     /// The unwritten rest of a line the destination took only part of.
     rest: Vec<u8>,
+    /// (device, inode) of what this writes to, taken once: an open
+    /// descriptor's file never changes.
+    identity: Option<(u64, u64)>,
 }
 
 impl Output {
@@ -93,8 +96,10 @@ impl Output {
             Fd::Borrowed(fd) => *fd,
             Fd::Owned(fd) => fd.as_raw_fd(),
         };
+        let st = fstat(raw);
         Output {
-            regular: file_type(raw) == Some(libc::S_IFREG),
+            regular: st.is_some_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG),
+            identity: st.map(|st| (st.st_dev, st.st_ino)),
             fd,
             mode,
             rest: Vec::new(),
@@ -110,7 +115,7 @@ impl Output {
 
     /// (device, inode) of what this writes to.
     pub fn identity(&self) -> Option<(u64, u64)> {
-        fstat(self.raw()).map(|st| (st.st_dev, st.st_ino))
+        self.identity
     }
 
     /// The descriptor to wait on for room, while the rest of a line waits
