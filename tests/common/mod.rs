@@ -144,6 +144,17 @@ pub fn reset_signals(nohup: bool) {
 }
 
 /// A pipe, (read end, write end), both close-on-exec.
+/// A pipe that holds 1 MiB (as much as the system allows, at least the
+/// default 64 KiB).
+pub fn roomy_pipe() -> (fs::File, fs::File) {
+    const F_SETPIPE_SZ: i32 = 1031;
+    let (r, w) = pipe();
+    // SAFETY: F_SETPIPE_SZ only resizes the pipe's buffer; a failure leaves
+    // it as it was.
+    unsafe { sys::fcntl(r.as_raw_fd(), F_SETPIPE_SZ, 1 << 20) };
+    (r, w)
+}
+
 pub fn pipe() -> (fs::File, fs::File) {
     let mut fds = [0i32; 2];
     // SAFETY: pipe2 writes two descriptors into the array we pass.
@@ -681,8 +692,13 @@ impl ShimCmd {
         let piped_out = self.stdout.is_none();
         let piped_err = self.stderr.is_none();
         cmd.stdin(self.stdin.unwrap_or_else(Stdio::null));
-        cmd.stdout(self.stdout.unwrap_or_else(Stdio::piped));
-        cmd.stderr(self.stderr.unwrap_or_else(Stdio::piped));
+        // Our own pipes, made roomy: a reader thread starved for a moment
+        // on a loaded machine must not fill a 64 KiB pipe, or the shim
+        // (rightly) drops events that a test then misses.
+        let (out_r, out_w) = roomy_pipe();
+        let (err_r, err_w) = roomy_pipe();
+        cmd.stdout(self.stdout.unwrap_or_else(|| out_w.into()));
+        cmd.stderr(self.stderr.unwrap_or_else(|| err_w.into()));
 
         let nohup = self.nohup;
         let mask = self.umask;
@@ -725,18 +741,21 @@ impl ShimCmd {
         unsafe {
             cmd.pre_exec(hook);
         }
-        let mut child = cmd
+        let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {argv:?}: {e}"));
+        // The write ends live in `cmd`: only the child may hold them now,
+        // or the readers never see EOF.
+        drop(cmd);
         drop(self.extra_fd);
         let empty = || Lines::read_from(std::io::empty());
         let out = if piped_out {
-            Lines::read_from(child.stdout.take().unwrap())
+            Lines::read_from(out_r)
         } else {
             empty()
         };
         let err = if piped_err {
-            Lines::read_from(child.stderr.take().unwrap())
+            Lines::read_from(err_r)
         } else {
             empty()
         };
