@@ -328,6 +328,10 @@ enum Sink {
 /// Kubernetes reads at most this much of a termination message.
 const TERMINATION_LOG_MAX: usize = 4096;
 
+/// How long the shim's exit waits, at most, for a slow destination to take
+/// what is pending.
+const EXIT_DRAIN: Duration = Duration::from_millis(250);
+
 /// The termination log, and what was at its path before the app started:
 /// a file that changed since holds the app's own message.
 struct TerminationLog {
@@ -480,14 +484,21 @@ impl Events {
         };
         self.emit(&event, false);
         self.flush();
-        // The last chance to end a line a slow destination took part of.
-        self.drain(Duration::from_millis(250));
+        // The last chance for what waits for a slow destination, and then
+        // for diagnostics waiting on stderr (this warning among them).
+        let end = std::time::Instant::now() + EXIT_DRAIN;
+        self.drain(EXIT_DRAIN);
+        // What is still pending now never will be written.
+        self.dropped += self.with_output(|out| out.pending_lines()).unwrap_or(0);
         if self.dropped > 0 {
             diag::warning!(
                 "{} event line(s) could not be written and were dropped",
                 self.dropped
             );
         }
+        output::with_stderr(|out| {
+            out.drain(end.saturating_duration_since(std::time::Instant::now()))
+        });
     }
 
     /// Serializes `event` into the line buffer (kept between events, so an
@@ -533,7 +544,7 @@ impl Events {
             }
         };
         let lost = match result {
-            Ok(Written::Whole | Written::Started) => None,
+            Ok(Written::Whole | Written::Pending) => None,
             Ok(Written::Dropped) => Some("the destination is full".to_string()),
             Err(e) => Some(e.to_string()),
         };

@@ -16,8 +16,10 @@
 //!
 //! A line is never torn: what a destination takes of it is remembered, and
 //! the rest goes first as soon as it takes more (the loop waits for that with
-//! `waiting_fd`). A line that cannot be started is dropped whole, never
-//! waited for: PID 1 must not wait on a reader.
+//! `waiting_fd`). Lines that find no room wait behind it, in order, up to
+//! `PENDING_MAX` bytes (a slow log reader delays them rather than losing
+//! them); a line that does not fit there either is dropped whole. PID 1
+//! never waits on a reader, except for a bounded moment at its exit.
 
 use std::fs::OpenOptions;
 use std::io;
@@ -48,18 +50,28 @@ enum Mode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Written {
     Whole,
-    /// Part of it went out; the rest goes before anything else.
-    Started,
-    /// Not a byte of it went out.
+    /// Not all of it went out yet: the rest waits, in order, for room.
+    Pending,
+    /// Not a byte of it went out, and there was no room to keep it.
     Dropped,
 }
+
+/// How much may wait for a slow destination: as much again as a pipe
+/// holds, a burst of about two hundred exit lines. Beyond it a line is
+/// dropped, so a reader that never reads costs the shim no more memory
+/// than this.
+const PENDING_MAX: usize = 64 * 1024;
 
 pub struct Output {
     fd: Fd,
     mode: Mode,
     regular: bool,
-    /// The unwritten rest of a line the destination took only part of.
-    rest: Vec<u8>,
+    /// What the destination has not taken yet: the rest of a line it took
+    /// only part of, then whole lines, oldest first.
+    pending: Vec<u8>,
+    /// The first pending line is the rest of one begun: it must be
+    /// finished, or the destination holds a torn line.
+    begun: bool,
     /// (device, inode) of what this writes to, taken once: an open
     /// descriptor's file never changes.
     identity: Option<(u64, u64)>,
@@ -102,7 +114,8 @@ impl Output {
             identity: st.map(|st| (st.st_dev, st.st_ino)),
             fd,
             mode,
-            rest: Vec::new(),
+            pending: Vec::new(),
+            begun: false,
         }
     }
 
@@ -118,38 +131,68 @@ impl Output {
         self.identity
     }
 
-    /// The descriptor to wait on for room, while the rest of a line waits
+    /// The descriptor to wait on for room, while something is pending
     /// (never a regular file: it is always "ready", and retried at the next
     /// line instead).
     pub fn waiting_fd(&self) -> Option<RawFd> {
-        (!self.rest.is_empty() && !self.regular).then(|| self.raw())
+        (!self.pending.is_empty() && !self.regular).then(|| self.raw())
     }
 
-    /// Writes what it can of the waiting rest; true when none is left.
+    /// Writes what it can of what is pending; true when none is left.
     pub fn resume(&mut self) -> bool {
-        if self.rest.is_empty() {
-            return true;
-        }
-        let rest = std::mem::take(&mut self.rest);
-        match self.write_some(&rest) {
-            Ok(n) if n < rest.len() => self.rest = rest[n..].to_vec(),
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.rest = rest,
-            // The destination is gone (a closed pipe): nothing more of this
-            // line can ever be written.
-            Err(_) => {}
-        }
-        self.rest.is_empty()
+        self.resume_within(usize::MAX)
     }
 
-    /// Writes `line` whole, or starts it and keeps the rest, or drops it.
+    /// As `resume`, but of the first `max` pending bytes only; true when
+    /// they are all written. At most
+    /// PIPE_BUF bytes go in one write, ending at a line's end where one is
+    /// in reach, so a pipe shared with the app takes whole lines only.
+    fn resume_within(&mut self, max: usize) -> bool {
+        let max = max.min(self.pending.len());
+        let mut done = 0;
+        while done < max {
+            let left = &self.pending[done..max];
+            let chunk = chunk_len(left);
+            match self.write_some(&left[..chunk]) {
+                Ok(n) => {
+                    done += n;
+                    if n < chunk {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                // The destination is gone (a closed pipe): nothing pending
+                // can ever be written.
+                Err(_) => {
+                    done = self.pending.len();
+                    break;
+                }
+            }
+        }
+        let finished = done >= max;
+        if done > 0 {
+            self.begun = self.pending[done - 1] != b'\n';
+            self.pending.drain(..done);
+        }
+        if self.pending.is_empty() {
+            self.begun = false;
+            if self.pending.capacity() > 2 * libc::PIPE_BUF {
+                // A burst's worth of memory goes back once it is written.
+                self.pending = Vec::new();
+            }
+        }
+        finished
+    }
+
+    /// Writes `line` whole, or keeps what the destination did not take to
+    /// go first when it has room, or drops it.
     pub fn write_line(&mut self, line: &[u8]) -> io::Result<Written> {
         if !self.resume() {
-            return Ok(Written::Dropped);
+            return Ok(self.keep(line));
         }
         let n = match self.write_some(line) {
             Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Written::Dropped),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
             Err(e) => return Err(e),
         };
         if n == line.len() {
@@ -165,23 +208,55 @@ impl Output {
             }
         }
         if n == 0 {
-            return Ok(Written::Dropped);
+            return Ok(self.keep(line));
         }
-        self.rest = line[n..].to_vec();
-        Ok(Written::Started)
+        // Begun: the rest must follow, whatever the bound.
+        self.pending.extend_from_slice(&line[n..]);
+        self.begun = true;
+        Ok(Written::Pending)
     }
 
-    /// Spends at most `limit` waiting for room for the rest of a line (at
-    /// the shim's exit, the last chance to end a started line).
+    /// How many whole lines are still pending.
+    pub fn pending_lines(&self) -> u64 {
+        self.pending.iter().filter(|&&b| b == b'\n').count() as u64
+    }
+
+    /// Keeps a line that found no room, if it fits behind what waits.
+    fn keep(&mut self, line: &[u8]) -> Written {
+        if self.regular || self.pending.len() + line.len() > PENDING_MAX {
+            return Written::Dropped;
+        }
+        self.pending.extend_from_slice(line);
+        Written::Pending
+    }
+
+    /// Spends at most `limit` waiting for room for what is pending (at the
+    /// shim's exit, its last chance to write it). A line left begun then
+    /// gets as long again for its rest alone: better one line late than a
+    /// torn one.
     pub fn drain(&mut self, limit: std::time::Duration) {
+        self.wait_and_resume(limit, usize::MAX);
+        if self.begun {
+            let rest = self
+                .pending
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(0, |i| i + 1);
+            self.wait_and_resume(limit, rest);
+        }
+    }
+
+    /// Writes the first `max` pending bytes, waiting for room for at most
+    /// `limit`.
+    fn wait_and_resume(&mut self, limit: std::time::Duration, max: usize) {
         let end = std::time::Instant::now() + limit;
-        while let Some(fd) = self.waiting_fd() {
+        while !self.resume_within(max) && !self.regular {
             let left = end.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
                 return;
             }
             let mut pfd = libc::pollfd {
-                fd,
+                fd: self.raw(),
                 events: libc::POLLOUT,
                 revents: 0,
             };
@@ -190,10 +265,6 @@ impl Output {
             if ready < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
                 return;
             }
-            self.resume();
-        }
-        if self.regular {
-            self.resume();
         }
     }
 
@@ -228,6 +299,19 @@ impl Output {
         }
         result
     }
+}
+
+/// How much of `pending` one write may take: all of it up to PIPE_BUF,
+/// else up to the last line's end within PIPE_BUF (no line is longer; the
+/// rest of a started one may be, and then goes as it is).
+fn chunk_len(pending: &[u8]) -> usize {
+    if pending.len() <= libc::PIPE_BUF {
+        return pending.len();
+    }
+    pending[..libc::PIPE_BUF]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(libc::PIPE_BUF, |i| i + 1)
 }
 
 /// `text` less at least `by` bytes from its end, cut at a character
@@ -372,5 +456,101 @@ pub fn guard_standard_fds() {
             // there is no /dev/null: nothing to be done.
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::os::fd::FromRawFd;
+
+    /// A pipe: (read end, write end), both close-on-exec.
+    fn pipe() -> (std::fs::File, OwnedFd) {
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 writes two descriptors into the array.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        // SAFETY: both are fresh and owned by nobody else.
+        unsafe {
+            (
+                std::fs::File::from_raw_fd(fds[0]),
+                OwnedFd::from_raw_fd(fds[1]),
+            )
+        }
+    }
+
+    fn read_all_now(r: &mut std::fs::File) -> Vec<u8> {
+        set_nonblocking(r.as_raw_fd(), true);
+        let mut got = Vec::new();
+        let mut buf = [0u8; 65536];
+        while let Ok(n) = r.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        got
+    }
+
+    #[test]
+    fn lines_that_find_a_full_pipe_wait_in_order_and_go_out_whole() {
+        let (mut r, w) = pipe();
+        let mut out = Output::for_fd(w.as_raw_fd());
+        let filler = vec![b'x'; 1000];
+        let mut filled = 0;
+        while out.write_some(&filler).unwrap_or(0) > 0 {
+            filled += 1;
+        }
+        assert!(filled > 0);
+        let lines: Vec<Vec<u8>> = (0..50)
+            .map(|i| format!("{{\"n\":{i},\"pad\":\"{}\"}}\n", "p".repeat(100)).into_bytes())
+            .collect();
+        for line in &lines {
+            assert_eq!(out.write_line(line).unwrap(), Written::Pending);
+        }
+        assert_eq!(out.pending_lines(), 50);
+        assert!(out.waiting_fd().is_some());
+        let mut got = read_all_now(&mut r);
+        assert!(out.resume(), "all of it fits once the pipe is empty");
+        assert_eq!(out.waiting_fd(), None);
+        got.extend(read_all_now(&mut r));
+        let text = String::from_utf8(got).unwrap();
+        let after: Vec<&str> = text.trim_start_matches('x').lines().collect();
+        let want: Vec<String> = lines
+            .iter()
+            .map(|l| String::from_utf8(l.clone()).unwrap().trim_end().to_owned())
+            .collect();
+        assert_eq!(after, want);
+    }
+
+    #[test]
+    fn a_line_beyond_what_may_wait_is_dropped_and_the_rest_still_arrive() {
+        let (mut r, w) = pipe();
+        let mut out = Output::for_fd(w.as_raw_fd());
+        while out.write_some(&[b'x'; 4096]).unwrap_or(0) > 0 {}
+        let line = [vec![b'y'; 1023], vec![b'\n']].concat();
+        let fits = PENDING_MAX / line.len();
+        for _ in 0..fits {
+            assert_eq!(out.write_line(&line).unwrap(), Written::Pending);
+        }
+        assert_eq!(out.write_line(&line).unwrap(), Written::Dropped);
+        read_all_now(&mut r);
+        while !out.resume() {
+            read_all_now(&mut r);
+        }
+        let mut got = read_all_now(&mut r);
+        got.retain(|&b| b == b'\n');
+        assert!(!got.is_empty());
+        assert_eq!(out.pending_lines(), 0);
+    }
+
+    #[test]
+    fn a_write_takes_whole_lines_up_to_pipe_buf() {
+        let line = [vec![b'a'; 999], vec![b'\n']].concat();
+        let many = line.repeat(10);
+        assert_eq!(chunk_len(&many), 4000);
+        assert_eq!(chunk_len(&many[..3000]), 3000);
+        let long = vec![b'b'; 10_000];
+        assert_eq!(chunk_len(&long), libc::PIPE_BUF);
     }
 }

@@ -426,3 +426,41 @@ fn an_events_destination_that_cannot_be_opened_at_start_is_a_usage_error_and_not
         }
     }
 }
+
+#[test]
+fn a_reader_that_falls_behind_gets_every_event_late_rather_than_lost() {
+    const N: usize = 150;
+    for mode in MODES {
+        // A pipe of one page, nobody reading it yet: the events of N
+        // orphans (about 50 kB) must wait in the shim, not be dropped.
+        let (r, w) = pipe();
+        let size = set_pipe_size(&r, 4096);
+        assert!(size > 0 && size < 16384, "pipe size {size}");
+        let (stdin_r, stdin_w) = pipe();
+        let script = format!("'{}' orphans {N} -b {N} && {{ read line; true; }}", kid());
+        let s = shim(["--events", "fd:3", "--", "sh", "-c", script.as_str()])
+            .mode(mode)
+            .fd(w, 3)
+            .stdin(stdin_r)
+            .spawn();
+        s.wait_stdout(&format!("orphans {N} done"));
+        // Every orphan reaped: the shell is the shim's only child left.
+        let shim_pid = s.pid();
+        wait_until(T, "the orphans to be reaped", || {
+            (children(shim_pid).len() == 1 && zombie_children(shim_pid) == 0).then_some(())
+        });
+        let events = Lines::read_from(r);
+        drop(stdin_w);
+        let done = s.wait();
+        assert_eq!(done.code(), 0, "{mode:?}: {}", done.stderr_text());
+        events.wait_eof(Duration::from_secs(5));
+        let ev = parse_events(&events.snapshot());
+        check_events(&ev, 0);
+        assert_eq!(orphan_exits(&ev).len(), N, "{mode:?}: every orphan's line");
+        assert!(
+            !done.stderr_text().contains("dropped"),
+            "{mode:?}: {}",
+            done.stderr_text()
+        );
+    }
+}

@@ -147,12 +147,17 @@ pub fn reset_signals(nohup: bool) {
 /// A pipe that holds 1 MiB (as much as the system allows, at least the
 /// default 64 KiB).
 pub fn roomy_pipe() -> (fs::File, fs::File) {
-    const F_SETPIPE_SZ: i32 = 1031;
     let (r, w) = pipe();
-    // SAFETY: F_SETPIPE_SZ only resizes the pipe's buffer; a failure leaves
-    // it as it was.
-    unsafe { sys::fcntl(r.as_raw_fd(), F_SETPIPE_SZ, 1 << 20) };
+    set_pipe_size(&r, 1 << 20);
     (r, w)
+}
+
+/// Resizes a pipe's buffer (F_SETPIPE_SZ, rounded up to pages by the
+/// kernel); returns the new size, or -1 (the pipe left as it was).
+pub fn set_pipe_size(pipe: &impl AsRawFd, bytes: i32) -> i32 {
+    const F_SETPIPE_SZ: i32 = 1031;
+    // SAFETY: F_SETPIPE_SZ only resizes the pipe's buffer.
+    unsafe { sys::fcntl(pipe.as_raw_fd(), F_SETPIPE_SZ, bytes) }
 }
 
 pub fn pipe() -> (fs::File, fs::File) {
