@@ -49,8 +49,8 @@ pub struct Memory {
     count: OwnedFd,
     /// What wakes the loop when the count may have risen: an inotify
     /// descriptor on memory.events (v2), or an eventfd registered through
-    /// cgroup.event_control (v1), with the file it watches held open.
-    watch: Option<(OwnedFd, Option<OwnedFd>)>,
+    /// cgroup.event_control (v1) for the count's own file.
+    watch: Option<OwnedFd>,
     start: u64,
     seen: u64,
     /// v1 signals the eventfd when the cgroup enters OOM, before the kill
@@ -69,11 +69,7 @@ impl Memory {
         let cgroups = proc.read_self(c"self/cgroup")?;
         let mounts = proc.read_self(c"self/mountinfo")?;
         let (version, dir) = locate(&cgroups, &mounts)?;
-        let file = dir.join(match version {
-            Version::V2 => "memory.events",
-            Version::V1 => "memory.oom_control",
-        });
-        let count = fs::File::open(file).ok()?.into();
+        let count = fs::File::open(count_file(version, &dir)).ok()?.into();
         let mut m = Memory {
             version,
             dir,
@@ -100,13 +96,6 @@ impl Memory {
         self.check()
     }
 
-    fn count_file(&self) -> PathBuf {
-        self.dir.join(match self.version {
-            Version::V2 => "memory.events",
-            Version::V1 => "memory.oom_control",
-        })
-    }
-
     /// The count, read with one pread from the start of the open file (a
     /// cgroup file is made anew at each read from offset 0).
     fn read_count(&self) -> Option<u64> {
@@ -127,8 +116,8 @@ impl Memory {
     }
 
     /// A notification of changes to the count, where the kernel offers one.
-    fn arm(&self) -> Option<(OwnedFd, Option<OwnedFd>)> {
-        let file = CString::new(self.count_file().as_os_str().as_bytes()).ok()?;
+    fn arm(&self) -> Option<OwnedFd> {
+        let file = CString::new(count_file(self.version, &self.dir).as_os_str().as_bytes()).ok()?;
         match self.version {
             Version::V2 => {
                 // SAFETY: no pointers; the result is checked and owned.
@@ -142,7 +131,7 @@ impl Memory {
                 let wd = unsafe {
                     libc::inotify_add_watch(fd.as_raw_fd(), file.as_ptr(), libc::IN_MODIFY)
                 };
-                (wd >= 0).then_some((fd, None))
+                (wd >= 0).then_some(fd)
             }
             Version::V1 => {
                 // SAFETY: no pointers; the result is checked and owned.
@@ -152,18 +141,20 @@ impl Memory {
                 }
                 // SAFETY: a fresh descriptor owned by nothing else.
                 let efd = unsafe { OwnedFd::from_raw_fd(efd) };
-                let watched: OwnedFd = fs::File::open(self.count_file()).ok()?.into();
-                let line = format!("{} {}", efd.as_raw_fd(), watched.as_raw_fd());
+                // The kernel looks the file up only while it registers the
+                // event, which lasts as long as the eventfd: the count's
+                // descriptor, held anyway, does.
+                let line = format!("{} {}", efd.as_raw_fd(), self.count.as_raw_fd());
                 // Writable only with a writable cgroup mount (not Docker's).
                 fs::write(self.dir.join("cgroup.event_control"), line).ok()?;
-                Some((efd, Some(watched)))
+                Some(efd)
             }
         }
     }
 
     /// The descriptor the loop waits on, if the kernel notifies.
     pub fn watch_fd(&self) -> Option<RawFd> {
-        self.watch.as_ref().map(|(fd, _)| fd.as_raw_fd())
+        self.watch.as_ref().map(|fd| fd.as_raw_fd())
     }
 
     /// Whether a reap should look at the count first: where the kernel
@@ -175,7 +166,7 @@ impl Memory {
 
     /// The watch fired: empty it, then look at the count.
     pub fn on_watch(&mut self) -> Option<Rise> {
-        if let Some((fd, _)) = &self.watch {
+        if let Some(fd) = &self.watch {
             let mut buf = [0u8; 512];
             // Drain what is pending; its content does not matter.
             // SAFETY: `buf` is valid for writes of its length.
@@ -268,6 +259,16 @@ impl Memory {
 
 /// The memory cgroup's directory from /proc/self/cgroup and mountinfo: the
 /// cgroup v1 memory hierarchy if there is one, else the v2 unified one.
+/// The file that holds the OOM-kill count.
+fn count_file(version: Version, dir: &Path) -> PathBuf {
+    dir.join(match version {
+        Version::V2 => "memory.events",
+        Version::V1 => "memory.oom_control",
+    })
+}
+
+/// The memory controller's version and the shim's cgroup directory, from
+/// /proc/self/cgroup and /proc/self/mountinfo.
 fn locate(cgroups: &[u8], mounts: &[u8]) -> Option<(Version, PathBuf)> {
     let cgroups = String::from_utf8_lossy(cgroups);
     let mounts = String::from_utf8_lossy(mounts);
@@ -282,14 +283,17 @@ fn locate(cgroups: &[u8], mounts: &[u8]) -> Option<(Version, PathBuf)> {
     let v2 = cgroups.lines().find_map(|l| l.strip_prefix("0::"));
     for line in mounts.lines() {
         // id parent dev root mountpoint opts [optional...] - fstype source superopts
-        let (left, right) = line.split_once(" - ")?;
-        let left: Vec<&str> = left.split(' ').collect();
-        let right: Vec<&str> = right.split(' ').collect();
-        let (Some(root), Some(point)) = (left.get(3), left.get(4)) else {
+        // (fields taken in place: this runs at every start, before the spawn)
+        let Some((left, right)) = line.split_once(" - ") else {
             continue;
         };
-        let fstype = right.first().copied().unwrap_or_default();
-        let superopts = right.get(2).copied().unwrap_or_default();
+        let mut left = left.split(' ').skip(3);
+        let (Some(root), Some(point)) = (left.next(), left.next()) else {
+            continue;
+        };
+        let mut right = right.split(' ');
+        let fstype = right.next().unwrap_or_default();
+        let superopts = right.nth(1).unwrap_or_default();
         let found = match (fstype, v1, v2) {
             ("cgroup", Some(path), _) if superopts.split(',').any(|o| o == "memory") => {
                 Some((Version::V1, path))
