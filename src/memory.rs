@@ -63,12 +63,16 @@ pub struct Memory {
 
 impl Memory {
     /// The shim's memory cgroup, if it has one whose OOM-kill count it can
-    /// read (through its own /proc: self/cgroup and self/mountinfo).
+    /// read (through its own /proc: self/cgroup, and self/mountinfo where
+    /// the cgroup is not at its usual place).
     pub fn open(proc: Option<&Proc>) -> Option<Memory> {
         let proc = proc?;
         let cgroups = proc.read_self(c"self/cgroup")?;
-        let mounts = proc.read_self(c"self/mountinfo")?;
-        let (version, dir) = locate(&cgroups, &mounts)?;
+        let cgroups = String::from_utf8_lossy(&cgroups);
+        let (version, dir) = usual_place(&cgroups).or_else(|| {
+            let mounts = proc.read_self(c"self/mountinfo")?;
+            locate(&cgroups, &String::from_utf8_lossy(&mounts))
+        })?;
         let count = fs::File::open(count_file(version, &dir)).ok()?.into();
         let mut m = Memory {
             version,
@@ -267,11 +271,9 @@ fn count_file(version: Version, dir: &Path) -> PathBuf {
     })
 }
 
-/// The memory controller's version and the shim's cgroup directory, from
-/// /proc/self/cgroup and /proc/self/mountinfo.
-fn locate(cgroups: &[u8], mounts: &[u8]) -> Option<(Version, PathBuf)> {
-    let cgroups = String::from_utf8_lossy(cgroups);
-    let mounts = String::from_utf8_lossy(mounts);
+/// The memory cgroup's path in /proc/self/cgroup: v1's memory hierarchy
+/// (where it is one, also beside a v2 hierarchy), else v2's.
+fn cgroup_path(cgroups: &str) -> Option<(Version, &str)> {
     let v1 = cgroups.lines().find_map(|l| {
         let mut f = l.splitn(3, ':');
         let (_, controllers, path) = (f.next()?, f.next()?, f.next()?);
@@ -280,10 +282,38 @@ fn locate(cgroups: &[u8], mounts: &[u8]) -> Option<(Version, PathBuf)> {
             .any(|c| c == "memory")
             .then_some(path)
     });
-    let v2 = cgroups.lines().find_map(|l| l.strip_prefix("0::"));
+    let v2 = || cgroups.lines().find_map(|l| l.strip_prefix("0::"));
+    v1.map(|p| (Version::V1, p))
+        .or_else(|| v2().map(|p| (Version::V2, p)))
+}
+
+/// The cgroup's directory where it usually is: the path under
+/// /sys/fs/cgroup (v2) or /sys/fs/cgroup/memory (v1), as a cgroup namespace
+/// or a host's own mount shows it. Taken only when that directory lists
+/// the shim among its processes (a process is in one cgroup of a
+/// hierarchy), which saves reading /proc/self/mountinfo (tens of µs at
+/// every start); a mount of part of the tree (Docker on v1) fails the test
+/// and is found through mountinfo instead.
+fn usual_place(cgroups: &str) -> Option<(Version, PathBuf)> {
+    let (version, path) = cgroup_path(cgroups)?;
+    let top = match version {
+        Version::V1 => "/sys/fs/cgroup/memory",
+        Version::V2 => "/sys/fs/cgroup",
+    };
+    let dir = Path::new(top).join(path.trim_start_matches('/'));
+    let procs = fs::read_to_string(dir.join("cgroup.procs")).ok()?;
+    let me = std::process::id().to_string();
+    procs.lines().any(|p| p == me).then_some((version, dir))
+}
+
+/// The memory controller's version and the shim's cgroup directory, from
+/// /proc/self/cgroup and /proc/self/mountinfo.
+fn locate(cgroups: &str, mounts: &str) -> Option<(Version, PathBuf)> {
+    let (version, path) = cgroup_path(cgroups)?;
+    let mut dir = None;
     for line in mounts.lines() {
         // id parent dev root mountpoint opts [optional...] - fstype source superopts
-        // (fields taken in place: this runs at every start, before the spawn)
+        // (fields taken in place, without allocating)
         let Some((left, right)) = line.split_once(" - ") else {
             continue;
         };
@@ -294,22 +324,30 @@ fn locate(cgroups: &[u8], mounts: &[u8]) -> Option<(Version, PathBuf)> {
         let mut right = right.split(' ');
         let fstype = right.next().unwrap_or_default();
         let superopts = right.nth(1).unwrap_or_default();
-        let found = match (fstype, v1, v2) {
-            ("cgroup", Some(path), _) if superopts.split(',').any(|o| o == "memory") => {
-                Some((Version::V1, path))
-            }
-            ("cgroup2", None, Some(path)) => Some((Version::V2, path)),
-            _ => None,
+        let found = match (fstype, version) {
+            ("cgroup", Version::V1) => superopts.split(',').any(|o| o == "memory"),
+            ("cgroup2", Version::V2) => true,
+            _ => false,
         };
-        if let Some((version, path)) = found {
-            // Without a cgroup namespace the path is the host's, and the
-            // mount shows the part of the tree from `root` on.
-            let inner = path.strip_prefix(root).unwrap_or(path);
-            let dir = Path::new(point).join(inner.trim_start_matches('/'));
-            return Some((version, dir));
+        // Without a cgroup namespace the path is the host's, and the mount
+        // shows the part of the tree from `root` on; one that shows another
+        // part does not hold the shim's cgroup.
+        if let (true, Some(inner)) = (found, below(path, root)) {
+            // A later mount on the same point hides the earlier one: the
+            // last that fits is the one the path resolves through.
+            dir = Some(Path::new(point).join(inner.trim_start_matches('/')));
         }
     }
-    None
+    dir.map(|dir| (version, dir))
+}
+
+/// `path` relative to `root`, when it is `root` or below it.
+fn below<'a>(path: &'a str, root: &str) -> Option<&'a str> {
+    if root == "/" {
+        return Some(path);
+    }
+    let rest = path.strip_prefix(root)?;
+    (rest.is_empty() || rest.starts_with('/')).then_some(rest)
 }
 
 #[cfg(test)]
@@ -321,25 +359,37 @@ mod tests {
 
     #[test]
     fn the_v1_memory_hierarchy_is_found_under_its_mount() {
-        let cg = b"8:pids:/\n4:memory:/a/b\n0::/\n";
-        let (v, dir) = locate(cg, MOUNTS_V1.as_bytes()).unwrap();
+        let cg = "8:pids:/\n4:memory:/a/b\n0::/\n";
+        let (v, dir) = locate(cg, MOUNTS_V1).unwrap();
         assert_eq!(v, Version::V1);
         assert_eq!(dir, PathBuf::from("/sys/fs/cgroup/memory/a/b"));
     }
 
     #[test]
     fn v2_alone_and_a_mount_rooted_below_the_top_are_resolved() {
-        let mounts = b"30 23 0:26 /docker/x /sys/fs/cgroup ro,nosuid - cgroup2 cgroup2 rw\n";
-        let (v, dir) = locate(b"0::/docker/x\n", mounts).unwrap();
+        let mounts = "30 23 0:26 /docker/x /sys/fs/cgroup ro,nosuid - cgroup2 cgroup2 rw\n";
+        let (v, dir) = locate("0::/docker/x\n", mounts).unwrap();
         assert_eq!(v, Version::V2);
         assert_eq!(dir, PathBuf::from("/sys/fs/cgroup"));
-        let ns = b"30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
-        let (_, dir) = locate(b"0::/\n", ns).unwrap();
+        let ns = "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+        let (_, dir) = locate("0::/\n", ns).unwrap();
         assert_eq!(dir, PathBuf::from("/sys/fs/cgroup"));
     }
 
     #[test]
+    fn a_mount_over_another_wins_and_one_showing_another_part_does_not_count() {
+        let cg = "4:memory:/a/b\n";
+        let stacked = format!(
+            "{MOUNTS_V1}65 35 0:32 /a/b /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n"
+        );
+        let (_, dir) = locate(cg, &stacked).unwrap();
+        assert_eq!(dir, PathBuf::from("/sys/fs/cgroup/memory"));
+        let elsewhere = "35 31 0:32 /a/bc /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n";
+        assert!(locate(cg, elsewhere).is_none());
+    }
+
+    #[test]
     fn no_cgroup_mount_means_no_memory_cgroup() {
-        assert!(locate(b"0::/\n", b"1 0 0:1 / / rw - tmpfs tmpfs rw\n").is_none());
+        assert!(locate("0::/\n", "1 0 0:1 / / rw - tmpfs tmpfs rw\n").is_none());
     }
 }

@@ -249,3 +249,37 @@ fn with_the_cgroup_hierarchy_hidden_the_memory_fields_are_null() {
     );
     assert!(shim_exit(&ev)["oom_kills"].is_null());
 }
+
+#[test]
+fn a_memory_cgroup_mounted_as_its_own_subtree_is_found_through_mountinfo() {
+    // As Docker does on cgroup v1: /sys/fs/cgroup/memory shows the
+    // container's cgroup as its top, while /proc/self/cgroup names the
+    // host's path to it, so the path is not found under the mount.
+    for mode in MODES {
+        let cg = cgroup_or_skip!("subtree");
+        let script = format!(
+            "mount --bind {} /sys/fs/cgroup/memory && exec \"$@\"",
+            cg.0.display()
+        );
+        let mut prefix = cg.prefix();
+        prefix.extend(
+            ["unshare", "-m", "--propagation", "private", "sh", "-c"]
+                .iter()
+                .map(|s| s.to_string()),
+        );
+        prefix.extend([script, "sh".into()]);
+        let mut args = vec!["--".to_owned()];
+        args.extend(hog(200));
+        let done = shim(args).mode(mode).prefix(prefix).run();
+        assert_eq!(
+            done.code(),
+            128 + SIGKILL,
+            "{mode:?}: {}",
+            done.stderr_text()
+        );
+        let ev = done.events();
+        check_events(&ev, 128 + SIGKILL);
+        assert_eq!(main_exit(&ev)["oom_killed"], true, "{mode:?}: {ev:#?}");
+        assert_eq!(shim_exit(&ev)["oom_kills"], 1, "{mode:?}");
+    }
+}
