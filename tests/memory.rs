@@ -71,6 +71,20 @@ fn run_in(cg: &Cgroup, mode: Mode, cmd: &[String]) -> Done {
     shim(args).mode(mode).prefix(cg.prefix()).run()
 }
 
+/// The events of a run whose main child was SIGKILLed (by the OOM killer),
+/// checked, after the shim's exit code says so.
+fn killed_main_events(done: &Done, mode: Mode) -> Vec<Value> {
+    assert_eq!(
+        done.code(),
+        128 + SIGKILL,
+        "{mode:?}: {}",
+        done.stderr_text()
+    );
+    let ev = done.events();
+    check_events(&ev, 128 + SIGKILL);
+    ev
+}
+
 fn hog(mb: u32) -> Vec<String> {
     kid_args(&["hog", &mb.to_string()])
 }
@@ -80,14 +94,7 @@ fn an_oom_killed_main_child_is_reported_as_such() {
     for mode in MODES {
         let cg = cgroup_or_skip!("main");
         let done = run_in(&cg, mode, &hog(200));
-        assert_eq!(
-            done.code(),
-            128 + SIGKILL,
-            "{mode:?}: {}",
-            done.stderr_text()
-        );
-        let ev = done.events();
-        check_events(&ev, 128 + SIGKILL);
+        let ev = killed_main_events(&done, mode);
         let main = main_exit(&ev);
         assert_eq!(main["outcome"], "crashed", "{main}");
         assert_eq!(main["oom_killed"], true, "{main}");
@@ -271,14 +278,7 @@ fn a_memory_cgroup_mounted_as_its_own_subtree_is_found_through_mountinfo() {
         let mut args = vec!["--".to_owned()];
         args.extend(hog(200));
         let done = shim(args).mode(mode).prefix(prefix).run();
-        assert_eq!(
-            done.code(),
-            128 + SIGKILL,
-            "{mode:?}: {}",
-            done.stderr_text()
-        );
-        let ev = done.events();
-        check_events(&ev, 128 + SIGKILL);
+        let ev = killed_main_events(&done, mode);
         assert_eq!(main_exit(&ev)["oom_killed"], true, "{mode:?}: {ev:#?}");
         assert_eq!(shim_exit(&ev)["oom_kills"], 1, "{mode:?}");
     }
