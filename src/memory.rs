@@ -261,8 +261,6 @@ impl Memory {
     }
 }
 
-/// The memory cgroup's directory from /proc/self/cgroup and mountinfo: the
-/// cgroup v1 memory hierarchy if there is one, else the v2 unified one.
 /// The file that holds the OOM-kill count.
 fn count_file(version: Version, dir: &Path) -> PathBuf {
     dir.join(match version {
@@ -271,8 +269,8 @@ fn count_file(version: Version, dir: &Path) -> PathBuf {
     })
 }
 
-/// The memory cgroup's path in /proc/self/cgroup: v1's memory hierarchy
-/// (where it is one, also beside a v2 hierarchy), else v2's.
+/// The memory cgroup's path in /proc/self/cgroup: in the v1 memory
+/// hierarchy where there is one (also beside a v2 hierarchy), else in v2.
 fn cgroup_path(cgroups: &str) -> Option<(Version, &str)> {
     let v1 = cgroups.lines().find_map(|l| {
         let mut f = l.splitn(3, ':');
