@@ -143,7 +143,6 @@ pub fn reset_signals(nohup: bool) {
     }
 }
 
-/// A pipe, (read end, write end), both close-on-exec.
 /// A pipe that holds 1 MiB (as much as the system allows, at least the
 /// default 64 KiB).
 pub fn roomy_pipe() -> (fs::File, fs::File) {
@@ -160,6 +159,7 @@ pub fn set_pipe_size(pipe: &impl AsRawFd, bytes: i32) -> i32 {
     unsafe { sys::fcntl(pipe.as_raw_fd(), F_SETPIPE_SZ, bytes) }
 }
 
+/// A pipe, (read end, write end), both close-on-exec.
 pub fn pipe() -> (fs::File, fs::File) {
     let mut fds = [0i32; 2];
     // SAFETY: pipe2 writes two descriptors into the array we pass.
