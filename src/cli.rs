@@ -446,14 +446,13 @@ fn from_env(
         EventsDest::Path(p) => EventsDest::Path(absolute(p)),
         other => other,
     };
-    let termination_log = g
-        .termination_log
-        .or_else(|| {
-            env("SHIM_TERMINATION_LOG")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        })
-        .map(absolute);
+    // The option, else a non-empty variable; made absolute.
+    let path = |given: Option<PathBuf>, name: &str| {
+        given
+            .or_else(|| env(name).filter(|v| !v.is_empty()).map(PathBuf::from))
+            .map(absolute)
+    };
+    let termination_log = path(g.termination_log, "SHIM_TERMINATION_LOG");
     let parent_death = match (g.parent_death, var("SHIM_PARENT_DEATH")?) {
         (Some(p), _) => p,
         (None, Some(v)) => parse_parent_death(&v).map_err(|e| bad("SHIM_PARENT_DEATH", &v, e))?,
@@ -485,14 +484,7 @@ fn from_env(
         let stops = [Signal::TSTP, Signal::TTIN, Signal::TTOU];
         rewrite.splice(0..0, stops.map(|s| (s, Some(Signal::STOP))));
     }
-    let ready_file = g
-        .ready_file
-        .or_else(|| {
-            env("SHIM_READY_FILE")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        })
-        .map(absolute);
+    let ready_file = path(g.ready_file, "SHIM_READY_FILE");
     let watchdog = match (g.watchdog, var("SHIM_WATCHDOG")?) {
         (Some(d), _) => Some(d),
         (None, Some(v)) => Some(parse_period(&v).map_err(|e| bad("SHIM_WATCHDOG", &v, e))?),

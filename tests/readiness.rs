@@ -920,16 +920,23 @@ fn a_grandchilds_notifications_are_ignored_by_default() {
             fs::write(go, "").unwrap();
             let d = s.wait();
             let ev = finished(&d, 0);
-            for kind in ["ready", "stopping", "watchdog"] {
-                assert!(
-                    of_kind(&ev, kind).is_empty(),
-                    "{mode:?} {access:?}: a grandchild's notification counted: {ev:#?}"
-                );
-            }
-            assert_eq!(status_texts(&ev), ["main"], "{mode:?} {access:?}");
-            assert_eq!(main_exit(&ev)["outcome"], "exited");
+            only_the_main_child_counted(&ev, &format!("{mode:?} {access:?}: a grandchild's"));
         }
     }
+}
+
+/// Of the notifications behind `ev`, only the main child's `STATUS=main`
+/// counted, and the main child exited cleanly; `what` names the run and
+/// the sender that must not have counted.
+fn only_the_main_child_counted(ev: &[Value], what: &str) {
+    for kind in ["ready", "stopping", "watchdog"] {
+        assert!(
+            of_kind(ev, kind).is_empty(),
+            "{what} notification counted: {ev:#?}"
+        );
+    }
+    assert_eq!(status_texts(ev), ["main"], "{what}");
+    assert_eq!(main_exit(ev)["outcome"], "exited");
 }
 
 #[test]
@@ -1033,14 +1040,7 @@ fn an_unrelated_process_is_ignored() {
             fs::write(go2, "").unwrap();
             let d = s.wait();
             let ev = finished(&d, 0);
-            for kind in ["ready", "stopping", "watchdog"] {
-                assert!(
-                    of_kind(&ev, kind).is_empty(),
-                    "{mode:?} {access}: an outsider's notification counted: {ev:#?}"
-                );
-            }
-            assert_eq!(status_texts(&ev), ["main"], "{mode:?} {access}");
-            assert_eq!(main_exit(&ev)["outcome"], "exited");
+            only_the_main_child_counted(&ev, &format!("{mode:?} {access}: an outsider's"));
         }
     }
 }

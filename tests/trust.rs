@@ -53,6 +53,16 @@ fn ready_pid(s: &Shim, tag: &str) -> (i32, i32) {
     (inner, host_pid(s, inner))
 }
 
+/// Sends the main child (host pid `main`) its SIGUSR1 and waits, at most
+/// `timeout`, for the shim to end; returns the run and the time from the
+/// signal to the end.
+fn end_main(s: Shim, main: i32, timeout: Duration) -> (Done, Duration) {
+    let t0 = Instant::now();
+    assert!(kill(main, SIGUSR1));
+    let done = s.wait_timeout(timeout);
+    (done, t0.elapsed())
+}
+
 fn pidfd(pid: i32) -> Pidfd {
     Pidfd::open(pid).unwrap_or_else(|| panic!("pidfd_open({pid}) failed"))
 }
@@ -262,10 +272,7 @@ fn as_pid1_without_its_own_proc_a_leftover_that_ignores_term_is_killed_at_the_de
         .spawn();
     s.ready("left");
     let (_, main) = ready_pid(&s, "main");
-    let t0 = Instant::now();
-    assert!(kill(main, SIGUSR1));
-    let done = s.wait_timeout(Duration::from_secs(10));
-    let took = t0.elapsed();
+    let (done, took) = end_main(s, main, Duration::from_secs(10));
     assert_eq!(done.code(), 0, "{}", done.stderr_text());
     assert!(
         took < SOON && took >= Duration::from_millis(900),
@@ -388,10 +395,7 @@ fn a_leftover_whose_main_thread_exited_is_killed_at_the_deadline() {
             let (zl_inner, zl_host) = ready_pid(&s, "zl");
             assert_eq!(state(zl_host), Some('Z'), "the leader shows as a zombie");
             let (_, main) = ready_pid(&s, "main");
-            let t0 = Instant::now();
-            assert!(kill(main, SIGUSR1));
-            let done = s.wait_timeout(Duration::from_secs(10));
-            let took = t0.elapsed();
+            let (done, took) = end_main(s, main, Duration::from_secs(10));
             assert_eq!(done.code(), 0, "{mode:?}: {}", done.stderr_text());
             assert!(took < SOON, "{mode:?} setsid={setsid}: {took:?}");
             let ev = done.events();
@@ -420,10 +424,7 @@ fn a_group_member_that_keeps_forking_and_exiting_is_stopped_at_the_deadline() {
         .spawn();
         s.ready("walk");
         let (_, main) = ready_pid(&s, "main");
-        let t0 = Instant::now();
-        assert!(kill(main, SIGUSR1));
-        let done = s.wait_timeout(Duration::from_secs(7));
-        let took = t0.elapsed();
+        let (done, took) = end_main(s, main, Duration::from_secs(7));
         assert_eq!(done.code(), 0, "{mode:?}: {}", done.stderr_text());
         assert!(
             took < Duration::from_secs(4),
@@ -789,10 +790,7 @@ fn a_stopped_leftover_gets_sigcont_after_its_sigterm_and_ends_at_once() {
             let (left_inner, left) = ready_pid(&s, "left");
             let (_, main) = ready_pid(&s, "main");
             stop_and_wait(left);
-            let t0 = Instant::now();
-            assert!(kill(main, SIGUSR1));
-            let done = s.wait_timeout(Duration::from_secs(10));
-            let took = t0.elapsed();
+            let (done, took) = end_main(s, main, Duration::from_secs(10));
             assert!(
                 took < SOON,
                 "{mode:?} setsid={setsid}: {took:?}, with a 30 s grace"
@@ -819,13 +817,7 @@ fn executable(path: &Path, text: &str) {
 }
 
 fn assert_cannot_execute(done: &Done, names: &str) {
-    assert_eq!(done.code(), 126, "{}", done.stderr_text());
-    let ev = done.events();
-    check_events(&ev, 126);
-    let failed: Vec<_> = ev.iter().filter(|e| e["event"] == "spawn_failed").collect();
-    assert_eq!(failed.len(), 1, "{ev:#?}");
-    assert_eq!(failed[0]["code"], 126);
-    let err = failed[0]["error"].as_str().unwrap();
+    let err = spawn_failed_error(done, 126);
     assert!(err.contains(names), "the error names {names}: {err}");
 }
 

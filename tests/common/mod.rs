@@ -967,6 +967,26 @@ pub fn main_exit(events: &[Value]) -> &Value {
     mains[0]
 }
 
+/// The contract for a spawn that failed with the shim's exit code `code`:
+/// the events check out, one `spawn_failed` event with that code and an
+/// error, no exit line, `reaped` 0. Returns the event's `error`.
+pub fn spawn_failed_error(done: &Done, code: i32) -> String {
+    assert_eq!(done.code(), code, "{}", done.stderr_text());
+    let ev = done.events();
+    check_events(&ev, code);
+    let failed: Vec<_> = ev.iter().filter(|e| e["event"] == "spawn_failed").collect();
+    assert_eq!(failed.len(), 1, "one spawn_failed event: {ev:#?}");
+    assert_eq!(failed[0]["code"], code, "{}", failed[0]);
+    let error = failed[0]["error"].as_str().unwrap().to_owned();
+    assert!(!error.is_empty());
+    assert!(
+        exits(&ev).is_empty(),
+        "a failed spawn writes no exit line: {ev:#?}"
+    );
+    assert_eq!(shim_exit(&ev)["reaped"], 0);
+    error
+}
+
 /// The `shim_exit` event, which must be the last one.
 pub fn shim_exit(events: &[Value]) -> &Value {
     let last = events.last().expect("no events at all");
